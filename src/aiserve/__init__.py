@@ -1,0 +1,6 @@
+"""aiserve: your own AI API server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

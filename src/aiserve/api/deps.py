@@ -1,0 +1,32 @@
+"""Typed access to the app's services from routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from aiserve.engine.protocol import EngineClient
+from aiserve.observability.metrics import Metrics
+from aiserve.registry.registry import ModelRegistry
+from aiserve.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything the lifespan built, handed to routes."""
+
+    settings: Settings
+    registry: ModelRegistry
+    engine: EngineClient
+    metrics: Metrics
+
+
+def get_services(request: Request) -> Services:
+    """The app's services."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

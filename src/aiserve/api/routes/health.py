@@ -1,0 +1,46 @@
+"""`/`, `/health` (liveness), `/ready` (readiness) and `/metrics`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from aiserve import __version__
+from aiserve.api.deps import ServicesDep
+from aiserve.errors import ModelNotReady
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/", operation_id="health-welcome")
+async def welcome() -> dict[str, str]:
+    """A welcome message: the server is up."""
+    return {"message": "Welcome to aiserve, your own AI API server!", "version": __version__, "docs": "/docs"}
+
+
+@router.get("/health", operation_id="health-live")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers. Does not depend on models."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", operation_id="health-ready", responses={503: {"description": "Models are still loading."}})
+async def ready(services: ServicesDep) -> JSONResponse:
+    """Readiness: 200 once every model is loaded and warmed, else 503 with Retry-After."""
+    models = {e.spec.id: e.state.value for e in services.registry.entries()}
+    if not services.registry.ready:
+        failed = [m for m, state in models.items() if state == "failed"]
+        raise ModelNotReady(
+            f"Models failed to load: {', '.join(failed)}." if failed else "Models are still loading.",
+            retry_after=5.0 if failed else 1.0,
+        )
+    return JSONResponse({"status": "ready", "models": models})
+
+
+@router.get("/metrics", operation_id="health-metrics", include_in_schema=False)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics."""
+    if not services.settings.observability.metrics_enabled:
+        return Response(status_code=404)
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,36 @@
+"""`/v1/models`: the models this server serves, in OpenAI's shape."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aiserve.api.deps import ServicesDep
+from aiserve.protocol.models import ModelCard, ModelList
+from aiserve.registry.registry import ModelEntry
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+def _card(entry: ModelEntry) -> ModelCard:
+    return ModelCard(
+        id=entry.spec.id,
+        created=entry.created,
+        task=entry.spec.task,
+        status=entry.state.value,
+        aliases=list(entry.spec.aliases),
+        runtime=entry.runtime or entry.spec.backend,
+        dimensions=entry.info.get("dimensions"),
+        max_input_tokens=entry.info.get("max_input_tokens"),
+    )
+
+
+@router.get("/models", operation_id="models-list")
+async def list_models(services: ServicesDep) -> ModelList:
+    """Every model, whatever its state."""
+    return ModelList(data=[_card(e) for e in services.registry.entries()])
+
+
+@router.get("/models/{model:path}", operation_id="models-retrieve")
+async def retrieve_model(model: str, services: ServicesDep) -> ModelCard:
+    """One model by id or alias; 404 if unknown."""
+    return _card(services.registry.resolve(model))

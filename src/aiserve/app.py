@@ -1,0 +1,69 @@
+"""The composition root: `create_app(settings)` builds the ASGI app; its lifespan owns every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aiserve import __version__
+from aiserve.api.deps import Services
+from aiserve.api.errors import install_error_handlers
+from aiserve.api.middleware import RequestContextMiddleware
+from aiserve.api.routes import embeddings, health, models
+from aiserve.engine.engine import Engine
+from aiserve.observability.logging import configure_logging
+from aiserve.observability.metrics import Metrics
+from aiserve.registry.registry import ModelRegistry
+from aiserve.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Nothing is loaded until the lifespan starts; models then load in the background and
+    `/ready` turns 200 when they are warm."""
+    settings = settings or load_settings()
+    metrics = Metrics()
+    engine = Engine(observer=metrics)
+    registry = ModelRegistry(settings, engine)
+    services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.observability)
+        app.state.services = services
+        loading = asyncio.create_task(_load(registry, metrics), name="load-models")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            await registry.close()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="aiserve",
+        version=__version__,
+        summary="Your own AI API server: OpenAI-compatible embeddings on hardware you control.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router in (health.router, models.router, embeddings.router):
+        app.include_router(router)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.server.max_body_bytes,
+        access=settings.observability.access_log,
+    )
+    return app
+
+
+async def _load(registry: ModelRegistry, metrics: Metrics) -> None:
+    await registry.load_all()
+    metrics.models_ready.set(sum(e.state.value == "ready" for e in registry.entries()))

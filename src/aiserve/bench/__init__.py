@@ -1,0 +1,3 @@
+"""Benchmarks: the load generator and offline throughput measurement."""
+
+from __future__ import annotations

@@ -1,0 +1,82 @@
+"""Start `aiserve serve` as a child process on a free port, and read its CPU time."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads), or None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess:
+    """`with ServerProcess(args) as server:` runs `aiserve serve` until `/ready` answers 200."""
+
+    def __init__(self, args: list[str], *, ready_timeout_s: float = 120.0, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._args = args
+        self._ready_timeout_s = ready_timeout_s
+        self._log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        cmd = [sys.executable, "-m", "aiserve", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self._args]
+        log = self._log_path.open("wb") if self._log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=log)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self._ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"aiserve serve exited with code {self.process.returncode} before it was ready")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"aiserve serve was not ready within {self._ready_timeout_s:g} s")
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the server has used so far."""
+        return process_cpu_seconds(self.process.pid) if self.process else None
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), then kill after 15 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,3 @@
+"""The `aiserve` command line."""
+
+from __future__ import annotations

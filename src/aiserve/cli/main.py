@@ -1,0 +1,46 @@
+"""The `aiserve` root command. Subcommands import their heavy modules lazily so `--help` is instant."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from aiserve import __version__
+from aiserve.cli import bench, config, models, serve
+from aiserve.errors import AiserveError
+
+app = typer.Typer(
+    name="aiserve",
+    help="Your own AI API server: OpenAI-compatible embeddings on hardware you control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(models.app, name="models")
+app.add_typer(config.app, name="config")
+app.add_typer(bench.app, name="bench")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    """Run the CLI, turning expected failures into one friendly line and exit code 1."""
+    try:
+        app()
+    except (AiserveError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

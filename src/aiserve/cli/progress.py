@@ -1,0 +1,40 @@
+"""Progress bars for model preparation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+from aiserve.registry.prepare import Progress as ProgressFn, is_prepared, prepare
+from aiserve.registry.registry import find_spec
+from aiserve.settings import Settings
+
+
+@contextmanager
+def _bar(label: str) -> Iterator[ProgressFn]:
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=False
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{label} {name}", total=total)
+            bar.update(tasks[name], completed=done)
+
+        yield update
+
+
+def prepare_models(settings: Settings, names: list[str], *, force: bool = False, quiet: bool = False) -> list[str]:
+    """Prepare each named model with a progress bar; returns the folders, and skips ready ones quietly."""
+    folders = []
+    for name in names:
+        spec = find_spec(name)
+        if is_prepared(settings.models_dir, spec) and not force:
+            folders.append(str(settings.models_dir / spec.id))
+            continue
+        with _bar(spec.id) as update:
+            folders.append(str(prepare(settings.models_dir, spec, None if quiet else update, force=force)))
+    return folders

@@ -1,0 +1,66 @@
+"""`aiserve serve`: prepare the models if needed, then run the API server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].", show_default=False)
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].", show_default=False)] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model to serve (repeatable).", show_default=False)
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="Inference threads per model [default: one per core].")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Most inputs per forward pass [default: 32].")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms [default: 2].")] = None,
+    max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model [default: 1024].")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="json or text.")] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the API. Flags override AISERVE_* environment variables, which override the config file."""
+    settings = settings_from(
+        config,
+        server__host=host,
+        server__port=port,
+        models__enabled=model or None,
+        engine__threads=threads,
+        engine__max_batch_size=max_batch_size,
+        engine__max_wait_ms=max_wait_ms,
+        engine__max_queue_items=max_queue,
+        observability__log_level=log_level,
+        observability__log_format=log_format,
+        data_dir=data_dir,
+    )
+    import uvicorn
+
+    from aiserve.app import create_app
+    from aiserve.cli.progress import prepare_models
+
+    if settings.models.prepare_on_start:
+        prepare_models(settings, settings.models.enabled)
+    app = create_app(settings)
+    server = settings.server
+    uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=server.host,
+            port=server.port,
+            loop="auto",
+            http="auto",
+            log_config=None,
+            access_log=False,
+            proxy_headers=server.proxy_headers,
+            forwarded_allow_ips=server.forwarded_allow_ips,
+            timeout_graceful_shutdown=int(server.graceful_shutdown_s),
+            timeout_keep_alive=30,
+        )
+    ).run()

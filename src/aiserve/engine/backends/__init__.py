@@ -1,0 +1,24 @@
+"""Backends by name. Import strings keep heavy runtimes out of import time until a model needs them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from aiserve.engine.backends.base import ModelBackend
+
+BACKENDS: dict[str, str] = {
+    "onnx-embedding": "aiserve.engine.backends.onnx_embedding:OnnxEmbeddingBackend",
+    "dummy": "aiserve.engine.backends.dummy:DummyBackend",
+}
+
+
+def resolve_backend(name: str) -> type[ModelBackend[Any, Any, Any, Any]]:
+    """The backend class registered under `name`."""
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
+    module_name, _, attr = target.partition(":")
+    cls: type[ModelBackend[Any, Any, Any, Any]] = getattr(importlib.import_module(module_name), attr)
+    return cls

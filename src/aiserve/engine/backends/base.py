@@ -1,0 +1,63 @@
+"""The interface every model backend implements: load, preprocess, forward, postprocess, unload."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from aiserve.errors import AiserveError
+
+In = TypeVar("In")
+Batch = TypeVar("Batch")
+Raw = TypeVar("Raw")
+Out = TypeVar("Out")
+
+
+class ModelBackend(ABC, Generic[In, Batch, Raw, Out]):
+    """A model runtime. The batcher calls `run_batch` on a worker thread, never on the event loop.
+
+    `postprocess` returns one entry per input: the output, or an `AiserveError` for an input that cannot be
+    served (so one bad input fails its own request, not the whole batch).
+    """
+
+    task: ClassVar[str]
+    runtime: ClassVar[str]
+
+    def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+        self.options = dict(options)
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights and tokenizers from `model_dir`. Called once, off the event loop."""
+
+    @abstractmethod
+    def preprocess(self, items: Sequence[In]) -> Batch:
+        """Turn raw inputs into the model's batch."""
+
+    @abstractmethod
+    def forward(self, batch: Batch) -> Raw:
+        """Run the model on a batch."""
+
+    @abstractmethod
+    def postprocess(self, raw: Raw, batch: Batch) -> list[Out | AiserveError]:
+        """Turn the model's raw output into one result per input."""
+
+    def unload(self) -> None:
+        """Release resources."""
+
+    @abstractmethod
+    def warmup_items(self, n: int) -> list[In]:
+        """`n` representative inputs, run once after loading so the first request is not slow."""
+
+    def info(self) -> dict[str, Any]:
+        """Facts for `/v1/models` (dimensions, context window)."""
+        return {}
+
+    def run_batch(self, items: Sequence[In]) -> list[Out | AiserveError]:
+        """Preprocess, forward and postprocess one batch."""
+        batch = self.preprocess(items)
+        return self.postprocess(self.forward(batch), batch)

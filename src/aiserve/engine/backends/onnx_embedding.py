@@ -1,0 +1,134 @@
+"""Sentence embeddings on ONNX Runtime: a BERT-style encoder, mean pooling, L2 normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.protocol import EmbeddingOutput
+from aiserve.errors import AiserveError, InvalidInput
+
+Int64Array = NDArray[np.int64]
+FloatArray = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedBatch:
+    """Token ids for the inputs that fit, and errors for those that do not."""
+
+    input_ids: Int64Array
+    attention_mask: Int64Array
+    rows: list[int]
+    errors: dict[int, AiserveError]
+    size: int
+
+
+class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, EmbeddingOutput]):
+    """all-MiniLM-L6-v2 and friends: `model.onnx` plus a `tokenizer.json` in the model folder.
+
+    Options: `max_tokens` (the model's window), `truncate` (cut longer inputs, else refuse them),
+    `dimensions`, `allow_spinning` (let idle ONNX Runtime threads spin; off leaves CPU to the HTTP server).
+    """
+
+    task = "embeddings"
+    runtime = "onnxruntime"
+
+    def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
+        super().__init__(model_dir, threads=threads, options=options)
+        self.max_tokens = int(self.options.get("max_tokens", 256))
+        self.truncate = bool(self.options.get("truncate", True))
+        self.dimensions = int(self.options.get("dimensions", 384))
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._input_names: set[str] = set()
+
+    def load(self) -> None:
+        """Open the ONNX session and the tokenizer."""
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        tokenizer.enable_padding()  # pad to the longest input of each batch, not a fixed length
+        if self.truncate:
+            tokenizer.enable_truncation(self.max_tokens)
+        else:
+            tokenizer.no_truncation()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if self.options.get("allow_spinning") else "0"
+        )
+        session = ort.InferenceSession(str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        self._input_names = {i.name for i in session.get_inputs()}
+        self._session, self._tokenizer = session, tokenizer
+
+    def unload(self) -> None:
+        """Drop the session and tokenizer."""
+        self._session = self._tokenizer = None
+
+    def preprocess(self, items: Sequence[str]) -> EncodedBatch:
+        """Tokenize; in refuse mode, set aside inputs longer than the window."""
+        encodings = self._tokenizer.encode_batch(list(items))
+        errors: dict[int, AiserveError] = {}
+        rows = list(range(len(items)))
+        if not self.truncate:
+            lengths = [sum(e.attention_mask) for e in encodings]
+            for i, n in enumerate(lengths):
+                if n > self.max_tokens:
+                    errors[i] = InvalidInput(
+                        f"An input has {n} tokens; this model reads at most {self.max_tokens}. Shorten it, or "
+                        "let the server truncate (AISERVE_MODELS__EMBEDDINGS__TRUNCATE=true).",
+                        param="input",
+                    )
+            if errors:
+                rows = [i for i in rows if i not in errors]
+                width = max((lengths[i] for i in rows), default=1)
+                encodings = [encodings[i] for i in rows]
+                ids = np.array([e.ids[:width] for e in encodings], dtype=np.int64).reshape(len(rows), -1)
+                mask = np.array([e.attention_mask[:width] for e in encodings], dtype=np.int64).reshape(len(rows), -1)
+                return EncodedBatch(ids, mask, rows, errors, len(items))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        return EncodedBatch(ids, mask, rows, errors, len(items))
+
+    def forward(self, batch: EncodedBatch) -> FloatArray:
+        """Run the encoder and mean-pool its last hidden state over real tokens."""
+        if not batch.rows:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        feeds: dict[str, Int64Array] = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(batch.input_ids)
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        mask = batch.attention_mask[..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        out: FloatArray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return out
+
+    def postprocess(self, raw: FloatArray, batch: EncodedBatch) -> list[EmbeddingOutput | AiserveError]:
+        """One vector (and its token count) per input, errors in place of refused inputs."""
+        out: list[EmbeddingOutput | AiserveError] = [batch.errors.get(i, _MISSING) for i in range(batch.size)]
+        tokens = batch.attention_mask.sum(axis=1).tolist()
+        for row, (index, vector) in enumerate(zip(batch.rows, raw, strict=True)):
+            out[index] = EmbeddingOutput(vector=vector, tokens=int(tokens[row]))
+        return out
+
+    def warmup_items(self, n: int) -> list[str]:
+        """Sentences of a typical length."""
+        return [f"Warm-up sentence number {i} for the embedding model." for i in range(n)]
+
+    def info(self) -> dict[str, Any]:
+        """Embedding size and window."""
+        return {"dimensions": self.dimensions, "max_input_tokens": self.max_tokens}
+
+
+_MISSING = InvalidInput("input was not processed")

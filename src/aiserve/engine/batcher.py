@@ -1,0 +1,252 @@
+"""Dynamic batching for one model: a bounded queue, a batch-forming loop, and a worker thread.
+
+Requests are queued whole and sliced into batches of at most `max_batch_size` inputs, so one large request
+shares batches with small ones. A request is refused with `Overloaded` before any preprocessing when the queue
+is full; it fails with `DeadlineExceeded` when its deadline passes; if its caller goes away (a client
+disconnect cancels the awaiting task) its inputs that have not run yet are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
+from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    """How a model's batches are formed."""
+
+    max_batch_size: int = 32
+    max_wait_s: float = 0.002
+    max_queue_items: int = 1024
+
+
+class _Entry:
+    """One queued request."""
+
+    __slots__ = (
+        "deadline",
+        "dispatched",
+        "enqueued",
+        "future",
+        "inference_s",
+        "items",
+        "outputs",
+        "pending",
+        "started",
+    )
+
+    def __init__(self, items: Sequence[Any], future: asyncio.Future[Completed], deadline: float) -> None:
+        self.items = items
+        self.outputs: list[Any] = [None] * len(items)
+        self.dispatched = 0  # inputs handed to a batch so far
+        self.pending = len(items)  # inputs without an output yet
+        self.future = future
+        self.deadline = deadline
+        self.enqueued = time.perf_counter()
+        self.started = 0.0
+        self.inference_s = 0.0
+
+
+_Slice = tuple[_Entry, int, int]
+
+
+class Batcher:
+    """Runs one backend behind a bounded queue. Use `async with Batcher(...)` or `start()` / `close()`."""
+
+    def __init__(
+        self,
+        model_id: str,
+        backend: ModelBackend[Any, Any, Any, Any],
+        policy: BatchPolicy,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.backend = backend
+        self.policy = policy
+        self._observer = observer or NullObserver()
+        self._queue: deque[_Entry] = deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._rate = 0.0  # inputs per second, smoothed, for Retry-After estimates
+        self._last_requests = 0  # requests in the previous batch: a sign of concurrent clients
+
+    @property
+    def queued(self) -> int:
+        """Inputs waiting to run."""
+        return self._queued
+
+    async def __aenter__(self) -> Batcher:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start the batch loop on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.model_id}")
+
+    async def close(self, drain_s: float = 10.0) -> None:
+        """Refuse new work, let queued work finish for up to `drain_s`, then stop."""
+        self._closing = True
+        try:
+            async with asyncio.timeout(drain_s):
+                while self._queue or not self._idle.is_set():
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.warning("model %s stopped with %d inputs still queued", self.model_id, self._queued)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for entry in self._queue:
+            if not entry.future.done():
+                entry.future.set_exception(ModelNotReady(f"The model '{self.model_id}' is shutting down."))
+        self._queue.clear()
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, items: Sequence[Any], *, timeout_s: float) -> Completed:
+        """Queue `items`, wait for their outputs, and return them in order."""
+        if self._closing or self._task is None:
+            raise ModelNotReady(f"The model '{self.model_id}' is not serving.", retry_after=1.0)
+        n = len(items)
+        if self._queued + n > self.policy.max_queue_items:
+            self._observer.rejected(self.model_id, "overloaded")
+            raise Overloaded(
+                f"The model '{self.model_id}' has {self._queued} inputs queued; try again shortly.",
+                retry_after=self._retry_after(n),
+            )
+        future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
+        entry = _Entry(items, future, time.perf_counter() + timeout_s)
+        self._queue.append(entry)
+        self._queued += n
+        self._observer.queue_changed(self.model_id, self._queued)
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError:
+            self._observer.rejected(self.model_id, "deadline")
+            raise DeadlineExceeded(f"The request did not finish within {timeout_s:g} s.") from None
+        finally:
+            if not future.done():
+                future.cancel()  # the loop skips what has not run yet
+
+    def _retry_after(self, n: int) -> float:
+        backlog = self._queued + n
+        return float(max(1, math.ceil(backlog / self._rate))) if self._rate > 0 else 1.0
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            await self._linger(loop)
+            batch = self._take()
+            if not batch:
+                continue
+            self._idle.clear()
+            self._last_requests = len(batch)
+            try:
+                await self._run(loop, batch)
+            finally:
+                self._idle.set()
+
+    async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Give a partly filled batch up to `max_wait_s` to fill, but only when clients are concurrent: a lone
+        client would just wait for nobody."""
+        if self._last_requests <= 1 and len(self._queue) <= 1:
+            return
+        until = loop.time() + self.policy.max_wait_s
+        while self._queued < self.policy.max_batch_size:
+            remaining = until - loop.time()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Slice]:
+        """Pop up to `max_batch_size` inputs off the queue, dropping cancelled and expired requests."""
+        batch: list[_Slice] = []
+        room = self.policy.max_batch_size
+        now = time.perf_counter()
+        while self._queue and room:
+            entry = self._queue[0]
+            left = len(entry.items) - entry.dispatched
+            if entry.future.done() or entry.deadline <= now:
+                self._queue.popleft()
+                self._queued -= left
+                if not entry.future.done():
+                    entry.future.set_exception(DeadlineExceeded("The request's deadline passed while it was queued."))
+                continue
+            take = min(left, room)
+            if entry.dispatched == 0:
+                entry.started = now
+            batch.append((entry, entry.dispatched, entry.dispatched + take))
+            entry.dispatched += take
+            room -= take
+            self._queued -= take
+            if entry.dispatched == len(entry.items):
+                self._queue.popleft()
+        self._observer.queue_changed(self.model_id, self._queued)
+        return batch
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Slice]) -> None:
+        items = [item for entry, lo, hi in batch for item in entry.items[lo:hi]]
+        started = time.perf_counter()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self.backend.run_batch, items)
+        except Exception as exc:  # a model bug must fail its requests, never the loop
+            log.exception("model %s failed on a batch of %d", self.model_id, len(items))
+            error = ModelFailed(f"The model '{self.model_id}' failed: {type(exc).__name__}.")
+            for entry, _, _ in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(error)
+            return
+        elapsed = time.perf_counter() - started
+        self._rate = len(items) / elapsed if self._rate == 0 else 0.8 * self._rate + 0.2 * len(items) / elapsed
+        self._observer.batch_done(self.model_id, len(items), elapsed)
+        self._deliver(batch, outputs, elapsed)
+
+    def _deliver(self, batch: list[_Slice], outputs: list[Any], elapsed: float) -> None:
+        pos = 0
+        for entry, lo, hi in batch:
+            chunk = outputs[pos : pos + hi - lo]
+            pos += hi - lo
+            if entry.future.done():
+                continue
+            error = next((o for o in chunk if isinstance(o, AiserveError)), None)
+            if error is not None:
+                entry.future.set_exception(error)
+                continue
+            entry.outputs[lo:hi] = chunk
+            entry.pending -= hi - lo
+            entry.inference_s += elapsed
+            if entry.pending == 0:
+                entry.future.set_result(
+                    Completed(entry.outputs, queue_s=entry.started - entry.enqueued, inference_s=entry.inference_s)
+                )

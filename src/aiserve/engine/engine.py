@@ -1,0 +1,54 @@
+"""The engine facade: one batcher per served model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.batcher import Batcher, BatchPolicy
+from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
+from aiserve.errors import ModelNotReady
+
+
+class Engine:
+    """Runs models. Implements `EngineClient`; `async with Engine()` stops every model on exit."""
+
+    def __init__(self, observer: EngineObserver | None = None) -> None:
+        self._observer = observer or NullObserver()
+        self._batchers: dict[str, Batcher] = {}
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def add(self, model_id: str, backend: ModelBackend[Any, Any, Any, Any], policy: BatchPolicy) -> None:
+        """Start serving a loaded backend under `model_id`."""
+        batcher = Batcher(model_id, backend, policy, self._observer)
+        batcher.start()
+        self._batchers[model_id] = batcher
+
+    async def remove(self, model_id: str, drain_s: float = 10.0) -> None:
+        """Stop serving `model_id`, letting queued work finish first."""
+        batcher = self._batchers.pop(model_id, None)
+        if batcher is not None:
+            await batcher.close(drain_s)
+
+    def queued(self, model_id: str) -> int:
+        """Inputs waiting on `model_id`."""
+        batcher = self._batchers.get(model_id)
+        return batcher.queued if batcher else 0
+
+    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float) -> Completed:
+        """Queue `items` on `model_id` and wait for the outputs."""
+        batcher = self._batchers.get(model_id)
+        if batcher is None:
+            raise ModelNotReady(f"The model '{model_id}' is not loaded yet.", retry_after=2.0)
+        return await batcher.submit(items, timeout_s=timeout_s)
+
+    async def close(self, drain_s: float = 10.0) -> None:
+        """Stop every model."""
+        for model_id in list(self._batchers):
+            await self.remove(model_id, drain_s)

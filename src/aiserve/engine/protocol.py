@@ -1,0 +1,67 @@
+"""The seams of the runtime: what the HTTP layer may rely on, and what observers receive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingOutput:
+    """One input's embedding and the tokens the model read for it."""
+
+    vector: NDArray[np.float32]
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """A finished request: one output per input, and where its time went."""
+
+    outputs: list[Any]
+    queue_s: float
+    inference_s: float
+
+
+class EngineClient(Protocol):
+    """What the transport layer uses to run models."""
+
+    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float) -> Completed:
+        """Queue `items` on a model and wait for its outputs.
+
+        Raises:
+            ModelNotReady: the model is not serving.
+            Overloaded: its queue is full.
+            DeadlineExceeded: `timeout_s` passed first.
+        """
+        ...
+
+
+class EngineObserver(Protocol):
+    """Receives engine events; the metrics module implements it."""
+
+    def batch_done(self, model_id: str, size: int, inference_s: float) -> None:
+        """A batch of `size` inputs ran in `inference_s` seconds."""
+
+    def queue_changed(self, model_id: str, depth: int) -> None:
+        """The number of inputs waiting on a model changed."""
+
+    def rejected(self, model_id: str, reason: str) -> None:
+        """A request was refused before it ran (`overloaded`, `deadline`)."""
+
+
+class NullObserver:
+    """An observer that ignores everything."""
+
+    def batch_done(self, model_id: str, size: int, inference_s: float) -> None:
+        """Ignore."""
+
+    def queue_changed(self, model_id: str, depth: int) -> None:
+        """Ignore."""
+
+    def rejected(self, model_id: str, reason: str) -> None:
+        """Ignore."""

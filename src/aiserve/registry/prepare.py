@@ -1,0 +1,85 @@
+"""`aiserve models prepare`: gather a model's files into the data directory once, and reuse them after.
+
+A prepared model is a folder `<models_dir>/<id>/` holding its files and a `manifest.json` with their sizes and
+SHA-256 digests. A folder whose manifest matches its files is reused as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from aiserve.errors import AiserveError
+from aiserve.registry.spec import ModelSpec, PackageFile
+
+Progress = Callable[[str, int, int], None]
+"""Called as `progress(file_name, bytes_done, bytes_total)`."""
+
+_CHUNK = 1 << 20
+
+
+class PrepareError(AiserveError):
+    """A model's files cannot be found or copied."""
+
+
+def model_dir(models_dir: Path, spec: ModelSpec) -> Path:
+    """Where `spec`'s prepared files live."""
+    return models_dir / spec.id
+
+
+def is_prepared(models_dir: Path, spec: ModelSpec) -> bool:
+    """Whether the model's folder holds every file its manifest lists, at the listed sizes."""
+    folder = model_dir(models_dir, spec)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    files = manifest.get("files", {})
+    return set(files) == set(spec.files) and all(
+        (folder / name).is_file() and (folder / name).stat().st_size == meta["size"] for name, meta in files.items()
+    )
+
+
+def locate(source: PackageFile) -> Path:
+    """The path of a file inside an installed package, without importing the package."""
+    found = importlib.util.find_spec(source.package)
+    if found is None or not found.submodule_search_locations:
+        raise PrepareError(f"The package '{source.package}' is not installed. Install it: {source.install_hint}")
+    path = Path(next(iter(found.submodule_search_locations))) / source.path
+    if not path.is_file():
+        raise PrepareError(f"'{source.path}' is missing from the package '{source.package}'; reinstall it.")
+    return path
+
+
+def prepare(models_dir: Path, spec: ModelSpec, progress: Progress | None = None, *, force: bool = False) -> Path:
+    """Copy the model's files into place and write the manifest; a no-op when already prepared."""
+    folder = model_dir(models_dir, spec)
+    if not force and is_prepared(models_dir, spec):
+        return folder
+    sources = {name: locate(source) for name, source in spec.files.items()}
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    files = {name: _copy(src, staging / name, progress) for name, src in sources.items()}
+    (staging / "manifest.json").write_text(json.dumps({"id": spec.id, "files": files}, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)  # atomic: a crash never leaves a half-prepared model behind
+    return folder
+
+
+def _copy(src: Path, dst: Path, progress: Progress | None) -> dict[str, object]:
+    total = src.stat().st_size
+    digest = hashlib.sha256()
+    done = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(_CHUNK):
+            fout.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(dst.name, done, total)
+    return {"size": total, "sha256": digest.hexdigest(), "source": str(src)}

@@ -1,0 +1,32 @@
+"""What a model is: its id, backend, where its files come from, and its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PackageFile:
+    """A file shipped inside an installed Python package."""
+
+    package: str
+    path: str
+    install_hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A servable model."""
+
+    id: str
+    task: str
+    backend: str
+    files: dict[str, PackageFile]
+    aliases: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def names(self) -> tuple[str, ...]:
+        """The id and every alias."""
+        return (self.id, *self.aliases)

@@ -1,0 +1,166 @@
+"""The one settings tree. The only module that reads the environment.
+
+Precedence, highest first: keyword arguments (CLI flags), `AISERVE_*` environment variables, a `.env` file,
+an optional TOML config file, then the defaults below. Nested groups use `__`, so
+`AISERVE_ENGINE__MAX_BATCH_SIZE=64` sets `settings.engine.max_batch_size`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "aiserve"
+
+
+class ServerSettings(BaseModel):
+    """HTTP server settings."""
+
+    host: str = "127.0.0.1"
+    """Interface to bind; use 0.0.0.0 in containers."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """TCP port to listen on (0 picks a free one)."""
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest request body accepted; larger bodies get 413."""
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    """Deadline for one inference request, queueing included; past it the client gets 504."""
+    graceful_shutdown_s: float = Field(default=20.0, ge=0)
+    """How long a stopping server waits for in-flight requests to finish."""
+    proxy_headers: bool = False
+    """Trust X-Forwarded-For / X-Forwarded-Proto from `forwarded_allow_ips`."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Comma-separated proxy addresses whose forwarding headers are trusted."""
+
+
+class EngineSettings(BaseModel):
+    """Dynamic batching and runtime settings, shared by every model unless a model overrides them."""
+
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    """Most inputs run in one forward pass."""
+    max_wait_ms: float = Field(default=2.0, ge=0)
+    """How long a partly filled batch waits for more inputs before it runs."""
+    max_queue_items: int = Field(default=1024, ge=1)
+    """Most inputs waiting per model; beyond it requests get 503 with Retry-After at once."""
+    threads: int = Field(default=0, ge=0)
+    """Intra-op threads per model; 0 means one per CPU core."""
+
+
+class EmbeddingSettings(BaseModel):
+    """Settings for `/v1/embeddings`."""
+
+    truncate: bool = True
+    """Truncate inputs longer than the model's window (True) or reject them with 400 (False)."""
+    max_inputs_per_request: int = Field(default=2048, ge=1)
+    """Most strings in one request's `input` list."""
+
+
+class ModelsSettings(BaseModel):
+    """Which models this server loads."""
+
+    enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2"])
+    """Model ids (or aliases) to load at start."""
+    prepare_on_start: bool = True
+    """Run `aiserve models prepare` for missing artefacts when the server starts."""
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    """Embedding endpoint settings."""
+
+
+class ObservabilitySettings(BaseModel):
+    """Logging and metrics."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written to the log."""
+    log_format: Literal["json", "text"] = "json"
+    """One JSON object per line (for machines) or plain text (for people)."""
+    access_log: bool = True
+    """Write one line per request."""
+    metrics_enabled: bool = True
+    """Serve Prometheus metrics on /metrics."""
+
+
+class Settings(BaseSettings):
+    """Every setting of aiserve, built once at start and passed down explicitly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AISERVE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Literal["dev", "prod"] = "dev"
+    """Deployment environment; `prod` refuses placeholder secrets."""
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    """Where prepared models, the database and caches live."""
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """HTTP server settings."""
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    """Batching and runtime settings."""
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    """Models to serve."""
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    """Logs and metrics."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls)
+        return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder holding prepared model artefacts."""
+        return self.data_dir / "models"
+
+    def cpu_threads(self) -> int:
+        """Intra-op thread count to use: the setting, or one per CPU core."""
+        return self.engine.threads or os.cpu_count() or 1
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from an optional TOML file, the environment and explicit overrides (CLI flags).
+
+    `config_file` defaults to `$AISERVE_CONFIG_FILE` when set. Overrides use nested dicts for groups, e.g.
+    `load_settings(server={"port": 9000})`; they merge with, rather than replace, the lower sources.
+    """
+    path = config_file or (Path(p) if (p := os.environ.get("AISERVE_CONFIG_FILE")) else None)
+    cls: type[Settings] = Settings
+    if path is not None:
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+        cls = type("Settings", (Settings,), {"model_config": config})
+    base = cls()
+    if not overrides:
+        return base
+    merged = _deep_merge(base.model_dump(), overrides)
+    return Settings.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
