@@ -98,6 +98,8 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, AiserveError):  # e.g. the body limit, tripped while FastAPI read the body
+        return domain_error_response(exc.__cause__)
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route {request.method} {request.url.path}. The API is listed at /docs."

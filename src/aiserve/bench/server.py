@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 
@@ -40,11 +41,13 @@ class ServerProcess:
         self._ready_timeout_s = ready_timeout_s
         self._log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "aiserve", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self._args]
-        log = self._log_path.open("wb") if self._log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=log)
+        self._log = self._log_path.open("wb") if self._log_path else None
+        out = self._log or subprocess.DEVNULL
+        self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
         self._wait_ready()
         return self
 
@@ -69,14 +72,16 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), then kill after 15 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()

@@ -20,7 +20,11 @@ def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     from aiserve.registry.prepare import is_prepared
 
     settings = settings_from(config, data_dir=data_dir)
-    table = Table("id", "task", "runtime", "enabled", "prepared", "aliases")
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for name in ("task", "runtime", "enabled", "prepared"):
+        table.add_column(name)
+    table.add_column("aliases", overflow="fold")
     for spec in BUILTIN:
         enabled = spec.id in settings.models.enabled or any(a in settings.models.enabled for a in spec.aliases)
         prepared = is_prepared(settings.models_dir, spec)

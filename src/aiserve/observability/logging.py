@@ -31,16 +31,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
+class _AiserveHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler aiserve installs; marked so that configuring again replaces it instead of adding another."""
+
+
 def configure_logging(settings: ObservabilitySettings) -> None:
     """Send aiserve's and uvicorn's logs to stderr in the configured format."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _AiserveHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # replace only our own handler, so handlers an embedding program (or a test runner) installed survive
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _AiserveHandler)] + [handler]
     root.setLevel(settings.log_level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

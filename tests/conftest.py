@@ -1,0 +1,45 @@
+"""Fixtures shared by every tier: one data directory per test session, prepared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiserve.registry.catalog import MINILM
+from aiserve.registry.prepare import prepare
+from aiserve.settings import Settings, load_settings
+
+MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture(autouse=True)
+def _no_aiserve_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set, never the developer's environment."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("AISERVE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with the default model prepared."""
+    path = tmp_path_factory.mktemp("aiserve-data")
+    prepare(path / "models", MINILM)
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_settings(data_dir: Path) -> MakeSettings:
+    """Settings on the session's data directory, with overrides as nested dicts."""
+
+    def make(**overrides: Any) -> Settings:
+        overrides.setdefault("observability", {}).setdefault("log_level", "warning")
+        overrides.setdefault("data_dir", data_dir)
+        return load_settings(**overrides)
+
+    return make

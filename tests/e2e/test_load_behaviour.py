@@ -1,0 +1,89 @@
+"""Concurrent requests are batched; a full queue answers 503 with Retry-After; the server stays healthy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiserve.bench.server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "all-minilm-l6-v2"
+
+
+def metric(text: str, name: str) -> float:
+    pattern = rf'^{re.escape(name)}{{model="{MODEL}"}} ([0-9.e+]+)$'
+    match = re.search(pattern, text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def fire(url: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        return await asyncio.gather(*(client.post("/v1/embeddings", json=b) for b in bodies))
+
+
+def test_concurrent_requests_share_batches(server: ServerProcess) -> None:
+    before = httpx.get(f"{server.url}/metrics").text
+    n = 48
+    responses = asyncio.run(fire(server.url, [{"model": MODEL, "input": f"sentence {i}"} for i in range(n)]))
+    assert [r.status_code for r in responses] == [200] * n
+    after = httpx.get(f"{server.url}/metrics").text
+    batches = metric(after, "aiserve_batch_size_count") - metric(before, "aiserve_batch_size_count")
+    inputs = metric(after, "aiserve_batch_size_sum") - metric(before, "aiserve_batch_size_sum")
+    assert inputs == n
+    assert batches < n / 2, f"{n} concurrent requests ran in {batches} batches"
+
+
+def test_access_log_is_json_with_request_ids(server: ServerProcess) -> None:
+    httpx.post(f"{server.url}/v1/embeddings", json={"model": MODEL, "input": "hi"}, headers={"x-request-id": "e2e-7"})
+    log_path: Path = server.log_path  # type: ignore[attr-defined]
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("request_id") == "e2e-7"]
+    assert len(mine) == 1
+    assert mine[0]["status"] == 200
+    assert mine[0]["model"] == MODEL
+
+
+def test_full_queue_answers_503_with_retry_after(data_dir: Path) -> None:
+    args = ["--data-dir", str(data_dir), "--max-queue", "16", "--max-batch-size", "8", "--log-level", "warning"]
+    with ServerProcess(args) as small:
+        bodies = [{"model": MODEL, "input": [f"text {i} {j}" for j in range(8)]} for i in range(40)]
+        responses = asyncio.run(fire(small.url, bodies))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 503}
+        assert statuses.count(503) > 0
+        assert statuses.count(200) > 0
+        rejected = next(r for r in responses if r.status_code == 503)
+        assert int(rejected.headers["retry-after"]) >= 1
+        assert rejected.json()["error"]["code"] == "overloaded"
+        assert httpx.get(f"{small.url}/health").status_code == 200
+        ok = httpx.post(f"{small.url}/v1/embeddings", json={"model": MODEL, "input": "still here"})
+        assert ok.status_code == 200
+        text = httpx.get(f"{small.url}/metrics").text
+        assert f'aiserve_rejections_total{{model="{MODEL}",reason="overloaded"}} {statuses.count(503)}.0' in text
+
+
+def test_graceful_stop_finishes_accepted_requests(data_dir: Path) -> None:
+    with ServerProcess(["--data-dir", str(data_dir), "--log-level", "warning"]) as proc:
+
+        async def scenario() -> list[httpx.Response]:
+            bodies = [{"model": MODEL, "input": [f"drain {i} {j}" for j in range(64)]} for i in range(8)]
+            task = asyncio.ensure_future(fire(proc.url, bodies))
+            await asyncio.sleep(0.5)  # all eight are in the server's queue now
+            assert proc.process is not None
+            proc.process.terminate()
+            return await task
+
+        responses = asyncio.run(scenario())
+        assert [r.status_code for r in responses] == [200] * 8
+        assert all(len(r.json()["data"]) == 64 for r in responses)
+        assert proc.process is not None
+        # uvicorn re-raises the SIGTERM once it has drained, so the exit status is the signal's
+        assert proc.process.wait(30) in (0, -15)
