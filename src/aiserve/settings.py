@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,13 @@ def _default_data_dir() -> Path:
     return Path(base) / "aiserve"
 
 
-class ServerSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group: unknown keys are errors, so a misspelt variable does not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Group):
     """HTTP server settings."""
 
     host: str = "127.0.0.1"
@@ -44,20 +50,20 @@ class ServerSettings(BaseModel):
     """Comma-separated proxy addresses whose forwarding headers are trusted."""
 
 
-class EngineSettings(BaseModel):
+class EngineSettings(_Group):
     """Dynamic batching and runtime settings, shared by every model unless a model overrides them."""
 
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     """Most inputs run in one forward pass."""
     max_wait_ms: float = Field(default=2.0, ge=0)
     """How long a partly filled batch waits for more inputs before it runs."""
-    max_queue_items: int = Field(default=1024, ge=1)
+    max_queue_items: int = Field(default=4096, ge=1)
     """Most inputs waiting per model; beyond it requests get 503 with Retry-After at once."""
     threads: int = Field(default=0, ge=0)
     """Intra-op threads per model; 0 means one per CPU core."""
 
 
-class EmbeddingSettings(BaseModel):
+class EmbeddingSettings(_Group):
     """Settings for `/v1/embeddings`."""
 
     truncate: bool = True
@@ -66,7 +72,7 @@ class EmbeddingSettings(BaseModel):
     """Most strings in one request's `input` list."""
 
 
-class ModelsSettings(BaseModel):
+class ModelsSettings(_Group):
     """Which models this server loads."""
 
     enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2"])
@@ -77,7 +83,7 @@ class ModelsSettings(BaseModel):
     """Embedding endpoint settings."""
 
 
-class ObservabilitySettings(BaseModel):
+class ObservabilitySettings(_Group):
     """Logging and metrics."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"

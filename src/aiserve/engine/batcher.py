@@ -20,7 +20,7 @@ from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
-from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
+from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class Batcher:
         self._closing = False
         self._rate = 0.0  # inputs per second, smoothed, for Retry-After estimates
         self._last_requests = 0  # requests in the previous batch: a sign of concurrent clients
+        self._running: list[_Slice] = []
 
     @property
     def queued(self) -> int:
@@ -115,20 +116,30 @@ class Batcher:
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.warning("model %s stopped with %d inputs still queued", self.model_id, self._queued)
+        running = [entry for entry, _, _ in self._running]  # a batch that overran the drain
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for entry in self._queue:
+        stopped = ModelNotReady(f"The model '{self.model_id}' is shutting down.")
+        for entry in [*self._queue, *running]:
             if not entry.future.done():
-                entry.future.set_exception(ModelNotReady(f"The model '{self.model_id}' is shutting down."))
+                entry.future.set_exception(stopped)
         self._queue.clear()
-        self._executor.shutdown(wait=True)
+        self._queued = 0
+        # never block the event loop on a batch that overran the drain time; its thread finishes on its own
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, items: Sequence[Any], *, timeout_s: float) -> Completed:
         """Queue `items`, wait for their outputs, and return them in order."""
         if self._closing or self._task is None:
             raise ModelNotReady(f"The model '{self.model_id}' is not serving.", retry_after=1.0)
         n = len(items)
+        if n > self.policy.max_queue_items:
+            raise PayloadTooLarge(
+                f"The request has {n} inputs; this server queues at most {self.policy.max_queue_items} per model. "
+                "Split it into smaller requests.",
+                param="input",
+            )
         if self._queued + n > self.policy.max_queue_items:
             self._observer.rejected(self.model_id, "overloaded")
             raise Overloaded(
@@ -149,7 +160,13 @@ class Batcher:
             raise DeadlineExceeded(f"The request did not finish within {timeout_s:g} s.") from None
         finally:
             if not future.done():
-                future.cancel()  # the loop skips what has not run yet
+                future.cancel()
+            # if the caller gave up (deadline, disconnect) or failed early, free the room its unrun inputs held
+            # now, not when the loop reaches them; the loop then just drops the entry
+            if left := len(entry.items) - entry.dispatched:
+                self._queued -= left
+                entry.dispatched = len(entry.items)
+                self._observer.queue_changed(self.model_id, self._queued)
 
     def _retry_after(self, n: int) -> float:
         backlog = self._queued + n
@@ -167,9 +184,11 @@ class Batcher:
                 continue
             self._idle.clear()
             self._last_requests = len(batch)
+            self._running = batch
             try:
                 await self._run(loop, batch)
             finally:
+                self._running = []
                 self._idle.set()
 
     async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -200,6 +219,7 @@ class Batcher:
             if entry.future.done() or entry.deadline <= now:
                 self._queue.popleft()
                 self._queued -= left
+                entry.dispatched = len(entry.items)
                 if not entry.future.done():
                     entry.future.set_exception(DeadlineExceeded("The request's deadline passed while it was queued."))
                 continue

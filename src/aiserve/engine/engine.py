@@ -26,6 +26,8 @@ class Engine:
 
     def add(self, model_id: str, backend: ModelBackend[Any, Any, Any, Any], policy: BatchPolicy) -> None:
         """Start serving a loaded backend under `model_id`."""
+        if model_id in self._batchers:
+            raise ValueError(f"the model {model_id!r} is already served; remove it first")
         batcher = Batcher(model_id, backend, policy, self._observer)
         batcher.start()
         self._batchers[model_id] = batcher
