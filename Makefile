@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip install -q -c requirements/constraints.txt
 
-.PHONY: install serve test check lint typecheck contracts unit integration e2e bench format clean
+.PHONY: install serve test check lint typecheck contracts unit integration e2e bench openapi format clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ e2e: install
 
 bench: install  ## the embeddings benchmark recorded in docs/benchmarks.md
 	$(BIN)/aiserve bench embeddings --offline
+
+openapi: install  ## regenerate docs/openapi.json after a reviewed API change
+	$(BIN)/aiserve openapi -o docs/openapi.json
 
 format: install
 	$(BIN)/ruff format src tests

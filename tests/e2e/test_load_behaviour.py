@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
+
+from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -23,7 +26,7 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-async def fire(url: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:
+async def fire(url: str, bodies: Sequence[Mapping[str, object]]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(bodies))
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         return await asyncio.gather(*(client.post("/v1/embeddings", json=b) for b in bodies))
@@ -87,3 +90,53 @@ def test_graceful_stop_finishes_accepted_requests(data_dir: Path) -> None:
         assert proc.process is not None
         # uvicorn re-raises the SIGTERM once it has drained, so the exit status is the signal's
         assert proc.process.wait(30) in (0, -15)
+
+
+def test_inference_runs_off_the_event_loop(server: ServerProcess) -> None:
+    async def scenario() -> tuple[int, bool]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            big = asyncio.ensure_future(
+                client.post("/v1/embeddings", json={"model": MODEL, "input": [f"busy {i}" for i in range(1024)]})
+            )
+            await asyncio.sleep(0.2)
+            health = await client.get("/health")
+            answered_first = not big.done()
+            assert (await big).status_code == 200
+            return health.status_code, answered_first
+
+    status, answered_first = asyncio.run(scenario())
+    assert status == 200
+    assert answered_first, "/health waited for a 1024-input batch job"
+
+
+def test_client_disconnect_drops_its_queued_work(server: ServerProcess) -> None:
+    def inputs_run() -> float:
+        return metric(httpx.get(f"{server.url}/metrics").text, "aiserve_batch_size_sum")
+
+    async def scenario() -> str:
+        port = int(server.url.rsplit(":", 1)[1])
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            first = asyncio.ensure_future(
+                client.post("/v1/embeddings", json={"model": MODEL, "input": [f"first {i}" for i in range(1024)]})
+            )
+            await asyncio.sleep(0.2)  # the first request now holds the model for a few seconds
+            body = json.dumps({"model": MODEL, "input": [f"abandoned {i}" for i in range(1024)]}).encode()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+            await asyncio.sleep(0.3)  # queued behind the first
+            writer.close()  # the client goes away
+            await writer.wait_closed()
+            assert (await first).status_code == 200
+            return (await client.get("/metrics")).text
+
+    before = inputs_run()
+    metrics_after_first = asyncio.run(scenario())
+    # had the abandoned request stayed queued, ~1000 of its inputs would still be waiting here
+    assert metric(metrics_after_first, "aiserve_queue_depth") == 0
+    time.sleep(0.5)  # and none of them runs later either
+    assert inputs_run() - before == 1024, "the abandoned request's inputs still ran"

@@ -134,7 +134,7 @@ def test_invalid_env_values_raise(monkeypatch: pytest.MonkeyPatch, name: str, va
 )
 def test_invalid_overrides_raise(group: dict[str, dict[str, object]]) -> None:
     with pytest.raises(ValidationError):
-        load_settings(**group)
+        load_settings(**group)  # type: ignore[arg-type]
 
 
 def test_invalid_toml_value_raises(clean_env: Path) -> None:

@@ -1,0 +1,29 @@
+"""The API's shape is reviewed: a change to it must come with a regenerated docs/openapi.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aiserve.app import create_app
+from aiserve.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+SNAPSHOT = Path(__file__).parents[2] / "docs" / "openapi.json"
+
+
+def test_openapi_matches_the_committed_snapshot(tmp_path: Path) -> None:
+    current = create_app(Settings(data_dir=tmp_path)).openapi()
+    committed = json.loads(SNAPSHOT.read_text())
+    assert current == committed, "the API changed: review it, then run `make openapi` and commit docs/openapi.json"
+
+
+def test_every_operation_has_a_tagged_id() -> None:
+    spec = json.loads(SNAPSHOT.read_text())
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            tag = op["tags"][0]
+            assert op["operationId"].startswith(f"{tag}-"), f"{method.upper()} {path}"
