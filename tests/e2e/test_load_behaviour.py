@@ -6,9 +6,8 @@ import asyncio
 import json
 import re
 import time
-from pathlib import Path
-
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx
 import pytest
