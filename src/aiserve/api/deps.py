@@ -23,8 +23,8 @@ class Services:
     metrics: Metrics
 
 
-def get_services(request: Request) -> Services:
-    """The app's services."""
+async def get_services(request: Request) -> Services:
+    """The app's services (async, so FastAPI does not hop to a worker thread for it)."""
     services: Services = request.app.state.services
     return services
 
