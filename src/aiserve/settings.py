@@ -88,8 +88,8 @@ class ObservabilitySettings(_Group):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level written to the log."""
-    log_format: Literal["json", "text"] = "json"
-    """One JSON object per line (for machines) or plain text (for people)."""
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """One JSON object per line (for machines) or plain text (for people); `auto` picks text on a terminal."""
     access_log: bool = True
     """Write one line per request."""
     metrics_enabled: bool = True

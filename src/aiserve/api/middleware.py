@@ -123,7 +123,7 @@ class RequestContextMiddleware:
         client = scope.get("client")
         if client:
             fields["client"] = client[0]
-        access_log.info("%s %s %d", scope["method"], scope["path"], status, extra=fields)
+        access_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, elapsed * 1000, extra=fields)
 
 
 async def _no_receive() -> Message:

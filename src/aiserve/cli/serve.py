@@ -22,7 +22,7 @@ def serve(
     max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms [default: 2].")] = None,
     max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model [default: 1024].")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
-    log_format: Annotated[str | None, typer.Option(help="json or text.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="auto, json or text.")] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:

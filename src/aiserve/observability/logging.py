@@ -11,7 +11,12 @@ import orjson
 
 from aiserve.settings import ObservabilitySettings
 
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,7 +43,10 @@ class _AiserveHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_logging(settings: ObservabilitySettings) -> None:
     """Send aiserve's and uvicorn's logs to stderr in the configured format."""
     handler = _AiserveHandler(sys.stderr)
-    if settings.log_format == "json":
+    fmt = settings.log_format
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
