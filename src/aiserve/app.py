@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from aiserve import __version__
 from aiserve.api.deps import Services
-from aiserve.api.errors import install_error_handlers
+from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
 from aiserve.api.routes import embeddings, health, models
 from aiserve.engine.engine import Engine
@@ -53,8 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for router in (health.router, models.router, embeddings.router):
-        app.include_router(router)
+    app.include_router(health.router)
+    for router in (models.router, embeddings.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -114,3 +114,14 @@ def test_deadline_gives_504(make_settings: MakeSettings) -> None:
         assert response.status_code == 504
         assert response.json()["error"]["code"] == "deadline_exceeded"
         assert client.get("/health").status_code == 200
+
+
+def test_megabyte_input_is_cut_before_tokenizing(client: TestClient) -> None:
+    text = "lorem ipsum dolor sit amet " * 40_000  # about 1 MB
+    response = client.post("/v1/embeddings", json={"model": MODEL, "input": text})
+    assert response.status_code == 200
+    assert response.json()["usage"]["prompt_tokens"] == 256
+    # the cut leaves the window full: same vector as the first few thousand characters alone
+    head = embed(client, text[:5_000])[0]
+    full = np.asarray(response.json()["data"][0]["embedding"], dtype=np.float32)
+    assert float(head @ full) == pytest.approx(1.0, abs=1e-3)

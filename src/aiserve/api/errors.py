@@ -25,6 +25,7 @@ from aiserve.errors import (
     PayloadTooLarge,
     Unavailable,
 )
+from aiserve.protocol.errors import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,19 @@ ERROR_TABLE: tuple[tuple[type[AiserveError], int, str, str], ...] = (
     (DeadlineExceeded, 504, "timeout_error", "deadline_exceeded"),
     (ModelFailed, 500, "server_error", "model_failed"),
 )
+
+# documented on every /v1 operation, so the OpenAPI schema shows the one error body
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Bad input: malformed JSON or content the model cannot take."),
+        (404, "Unknown model or route."),
+        (413, "Request body or input count over the limit."),
+        (422, "Schema violation; `detail` lists each field at fault."),
+        (503, "Queue full or models loading; retry after `Retry-After` seconds."),
+        (504, "The request's deadline passed."),
+    )
+}
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 

@@ -44,6 +44,8 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
         self.max_tokens = int(self.options.get("max_tokens", 256))
         self.truncate = bool(self.options.get("truncate", True))
         self.dimensions = int(self.options.get("dimensions", 384))
+        # a word piece spans a few characters; 64 per token leaves room for long words and whitespace
+        self._max_chars = self.max_tokens * 64
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
@@ -77,6 +79,8 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
     def preprocess(self, items: Sequence[str]) -> EncodedBatch:
         """Tokenize; in refuse mode, set aside inputs longer than the window."""
+        if self.truncate:  # the window holds at most this many characters; never tokenize megabytes to drop them
+            items = [text[: self._max_chars] for text in items]
         encodings = self._tokenizer.encode_batch(list(items))
         errors: dict[int, AiserveError] = {}
         rows = list(range(len(items)))

@@ -1,0 +1,50 @@
+"""`aiserve bench embeddings` runs end to end: its own server, the load generator process, offline numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_reports_levels_offline_and_ratio(data_dir: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aiserve",
+            "bench",
+            "embeddings",
+            "--concurrency",
+            "1,4",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--offline",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 4]
+    for level in report["levels"]:
+        assert level["errors"] == 0
+        assert level["requests"] > 0
+        assert level["rps"] > 0
+        assert level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"]
+        assert 0 <= level["cpu_share"] <= 1
+        assert 0 < level["server_cpu_share"] <= 1
+    assert [o["batch_size"] for o in report["offline"]] == [1, 32]
+    assert all(o["items_per_s"] > 0 for o in report["offline"])
+    assert report["ratio_http32_over_offline32"] is None  # no 32-client level in this short run
