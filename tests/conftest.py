@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiserve.registry.catalog import MINILM
+from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM
 from aiserve.registry.prepare import prepare
 from aiserve.settings import Settings, load_settings
 
@@ -27,9 +27,10 @@ def _no_aiserve_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with the default model prepared."""
+    """A data directory with the default models prepared."""
     path = tmp_path_factory.mktemp("aiserve-data")
     prepare(path / "models", MINILM)
+    prepare(path / "models", EFFICIENTNET_LITE0)
     return path
 
 

@@ -72,15 +72,26 @@ class EmbeddingSettings(_Group):
     """Most strings in one request's `input` list."""
 
 
+class ClassificationSettings(_Group):
+    """Settings for `/v1/classify` and `/v1/inspect`."""
+
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    """Largest image accepted, in pixels (width × height), checked before decoding; larger gets 413."""
+    default_top_k: int = Field(default=5, ge=1, le=20)
+    """Predictions returned when the request does not say."""
+
+
 class ModelsSettings(_Group):
     """Which models this server loads."""
 
-    enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2"])
+    enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0"])
     """Model ids (or aliases) to load at start."""
     prepare_on_start: bool = True
     """Run `aiserve models prepare` for missing artefacts when the server starts."""
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     """Embedding endpoint settings."""
+    classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
+    """Image classification settings."""
 
 
 class ObservabilitySettings(_Group):

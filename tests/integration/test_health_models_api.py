@@ -17,7 +17,10 @@ def test_welcome_and_liveness(client: TestClient) -> None:
 
 
 def test_ready_lists_model_states(client: TestClient) -> None:
-    assert client.get("/ready").json() == {"status": "ready", "models": {"all-minilm-l6-v2": "ready"}}
+    assert client.get("/ready").json() == {
+        "status": "ready",
+        "models": {"all-minilm-l6-v2": "ready", "efficientnet-lite0": "ready"},
+    }
 
 
 def test_ready_is_503_until_models_load_and_when_they_fail(make_settings: MakeSettings, tmp_path: object) -> None:
@@ -41,6 +44,7 @@ def test_ready_is_503_until_models_load_and_when_they_fail(make_settings: MakeSe
 def test_models_list_in_openai_shape(client: TestClient) -> None:
     body = client.get("/v1/models").json()
     assert body["object"] == "list"
+    assert [c["id"] for c in body["data"]] == ["all-minilm-l6-v2", "efficientnet-lite0"]
     card = body["data"][0]
     assert card["id"] == "all-minilm-l6-v2"
     assert card["object"] == "model"

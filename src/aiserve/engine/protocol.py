@@ -19,6 +19,13 @@ class EmbeddingOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassOutput:
+    """One image's best classes with their probabilities, best first."""
+
+    top: list[tuple[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
 class Completed:
     """A finished request: one output per input, and where its time went."""
 

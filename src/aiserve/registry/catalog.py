@@ -19,4 +19,16 @@ MINILM = ModelSpec(
     description="all-MiniLM-L6-v2 sentence embeddings (384-d), int8 weights on ONNX Runtime.",
 )
 
-BUILTIN: tuple[ModelSpec, ...] = (MINILM,)
+EFFICIENTNET_LITE0 = ModelSpec(
+    id="efficientnet-lite0",
+    task="classification",
+    backend="onnx-classifier",
+    aliases=("efficientnet_lite0", "imagenet"),
+    files={},
+    builder="aiserve.registry.builders.efficientnet:build",
+    outputs=("model.onnx", "labels.json"),
+    options={"image_size": 224, "resize": 256, "normalize": "tf"},
+    description="EfficientNet-Lite0 ImageNet-1k classifier (1000 classes), fp32 on ONNX Runtime.",
+)
+
+BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0)

@@ -10,8 +10,10 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiserve.errors import AiserveError
 from aiserve.registry.spec import ModelSpec, PackageFile
@@ -20,6 +22,7 @@ Progress = Callable[[str, int, int], None]
 """Called as `progress(file_name, bytes_done, bytes_total)`."""
 
 _CHUNK = 1 << 20
+BUILD_HINT = "pip install torch==2.13.0 && pip install 'aiserve[export]' (or run `make install`)"
 
 
 class PrepareError(AiserveError):
@@ -32,15 +35,17 @@ def model_dir(models_dir: Path, spec: ModelSpec) -> Path:
 
 
 def is_prepared(models_dir: Path, spec: ModelSpec) -> bool:
-    """Whether the model's folder holds every file its manifest lists, at the listed sizes."""
+    """Whether the model's folder was made by the spec's recipe and holds every file at its listed size."""
     folder = model_dir(models_dir, spec)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
     files = manifest.get("files", {})
-    return set(files) == set(spec.files) and all(
-        (folder / name).is_file() and (folder / name).stat().st_size == meta["size"] for name, meta in files.items()
+    return (
+        manifest.get("recipe") == spec.recipe()
+        and set(files) == {*spec.files, *spec.outputs}
+        and all((folder / n).is_file() and (folder / n).stat().st_size == meta["size"] for n, meta in files.items())
     )
 
 
@@ -65,10 +70,41 @@ def prepare(models_dir: Path, spec: ModelSpec, progress: Progress | None = None,
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     files = {name: _copy(src, staging / name, progress) for name, src in sources.items()}
-    (staging / "manifest.json").write_text(json.dumps({"id": spec.id, "files": files}, indent=2))
+    if spec.builder:
+        _build(spec, staging, progress)
+        files.update({name: _describe(staging / name) for name in spec.outputs})
+    manifest = {"id": spec.id, "recipe": spec.recipe(), "files": files}
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)  # atomic: a crash never leaves a half-prepared model behind
     return folder
+
+
+def _build(spec: ModelSpec, folder: Path, progress: Progress | None) -> None:
+    assert spec.builder is not None
+    module_name, _, attr = spec.builder.partition(":")
+    try:
+        build: Callable[[Path, dict[str, Any]], None] = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise PrepareError(f"Preparing '{spec.id}' needs '{exc.name}'. Install it: {BUILD_HINT}") from None
+    if progress is not None:
+        progress("export", 0, 1)
+    with warnings.catch_warnings():  # exporters are chatty about tracing details that do not matter here
+        warnings.simplefilter("ignore")
+        build(folder, spec.options)
+    missing = [name for name in spec.outputs if not (folder / name).is_file()]
+    if missing:
+        raise PrepareError(f"Preparing '{spec.id}' did not produce {', '.join(missing)}.")
+    if progress is not None:
+        progress("export", 1, 1)
+
+
+def _describe(path: Path) -> dict[str, object]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest(), "source": "built"}
 
 
 def _copy(src: Path, dst: Path, progress: Progress | None) -> dict[str, object]:

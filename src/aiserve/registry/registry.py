@@ -58,6 +58,8 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> M
     options = {**spec.options}
     if spec.task == "embeddings":
         options["truncate"] = settings.models.embeddings.truncate
+    elif spec.task == "classification":
+        options["max_pixels"] = settings.models.classification.max_image_pixels
     backend = resolve_backend(spec.backend)(folder, threads=settings.cpu_threads(), options=options)
     backend.load()
     backend.run_batch(backend.warmup_items(warmup_batch))
@@ -90,6 +92,13 @@ class ModelRegistry:
         if model_id is None:
             raise ModelNotFound(name)
         return self._entries[model_id]
+
+    def default_for(self, task: str) -> ModelEntry:
+        """The first enabled model for `task`; `ModelNotFound` if this server has none."""
+        for entry in self._entries.values():
+            if entry.spec.task == task:
+                return entry
+        raise ModelNotFound(f"(any {task} model)")
 
     def entries(self) -> list[ModelEntry]:
         """Every registered model."""

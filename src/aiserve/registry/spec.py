@@ -26,6 +26,14 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    builder: str | None = None
+    """`module:function` that writes further files (an ONNX export, a labels file) into the model folder."""
+    outputs: tuple[str, ...] = ()
+    """The files `builder` writes."""
+
+    def recipe(self) -> dict[str, Any]:
+        """What the prepared folder is made from; a change makes `prepare` build it again."""
+        return {"files": sorted(self.files), "builder": self.builder, "outputs": sorted(self.outputs)}
 
     def names(self) -> tuple[str, ...]:
         """The id and every alias."""

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from aiserve.api.cancellation import cancel_on_disconnect
 from aiserve.api.deps import ServicesDep
+from aiserve.api.responses import model_response
 from aiserve.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 from aiserve.services.embeddings import create_embeddings
 
@@ -21,6 +22,4 @@ async def embeddings(body: EmbeddingRequest, request: Request, services: Service
     result = await cancel_on_disconnect(
         request, create_embeddings(body, entry, engine=services.engine, settings=services.settings)
     )
-    request.state.queue_s = result.queue_s
-    headers = {"x-queue-time": f"{result.queue_s * 1000:.2f}", "x-inference-time": f"{result.inference_s * 1000:.2f}"}
-    return Response(result.body, media_type="application/json", headers=headers)
+    return model_response(request, result.body, queue_s=result.queue_s, inference_s=result.inference_s)

@@ -9,6 +9,7 @@ from aiserve.engine.backends.base import ModelBackend
 
 BACKENDS: dict[str, str] = {
     "onnx-embedding": "aiserve.engine.backends.onnx_embedding:OnnxEmbeddingBackend",
+    "onnx-classifier": "aiserve.engine.backends.onnx_classifier:OnnxClassifierBackend",
     "dummy": "aiserve.engine.backends.dummy:DummyBackend",
 }
 

@@ -1,0 +1,125 @@
+"""Image classification on ONNX Runtime: decode, resize and crop, one batched forward pass, softmax."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.protocol import ClassOutput
+from aiserve.errors import AiserveError
+from aiserve.vision.decode import open_image, to_rgb
+from aiserve.vision.preprocess import Transform
+
+FloatArray = NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageBatch:
+    """Pixel tensors for the images that decoded, and errors for those that did not."""
+
+    pixels: FloatArray
+    rows: list[int]
+    errors: dict[int, AiserveError]
+    size: int
+
+
+class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOutput]):
+    """An ONNX classifier (`model.onnx`, input N×3×H×W, output N×classes logits) with `labels.json`.
+
+    Options: `image_size`, `resize`, `normalize` (`tf` or `imagenet`), `max_pixels`, `top_k_max`.
+    """
+
+    task = "classification"
+    runtime = "onnxruntime"
+
+    def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
+        super().__init__(model_dir, threads=threads, options=options)
+        self.transform = Transform(
+            size=int(self.options.get("image_size", 224)),
+            resize=int(self.options.get("resize", 256)),
+            normalize=str(self.options.get("normalize", "tf")),
+        )
+        self.max_pixels = int(self.options.get("max_pixels", 40_000_000))
+        self.top_k_max = int(self.options.get("top_k_max", 20))
+        self.labels: list[str] = []
+        self._session: Any = None
+        self._input = "input"
+
+    def load(self) -> None:
+        """Open the session and read the labels."""
+        import onnxruntime as ort
+
+        self.labels = json.loads((self.model_dir / "labels.json").read_text())
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(
+            str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+
+    def unload(self) -> None:
+        """Drop the session."""
+        self._session = None
+
+    def preprocess(self, items: Sequence[bytes]) -> ImageBatch:
+        """Decode each image safely and crop it to the model's input; bad images fail alone."""
+        arrays: list[FloatArray] = []
+        rows: list[int] = []
+        errors: dict[int, AiserveError] = {}
+        for i, data in enumerate(items):
+            try:
+                image = to_rgb(open_image(data, max_pixels=self.max_pixels), draft_size=self.transform.resize)
+                arrays.append(self.transform(image))
+                rows.append(i)
+            except AiserveError as exc:
+                errors[i] = exc
+        size = self.transform.size
+        pixels = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), dtype=np.float32)
+        return ImageBatch(pixels, rows, errors, len(items))
+
+    def forward(self, batch: ImageBatch) -> FloatArray:
+        """Logits for the decoded images."""
+        if not batch.rows:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        logits: FloatArray = np.asarray(self._session.run(None, {self._input: batch.pixels})[0], dtype=np.float32)
+        return logits
+
+    def postprocess(self, raw: FloatArray, batch: ImageBatch) -> list[ClassOutput | AiserveError]:
+        """Softmax, then the `top_k_max` best classes of each image, best first."""
+        out: list[ClassOutput | AiserveError] = [batch.errors.get(i, _UNSET) for i in range(batch.size)]
+        if batch.rows:
+            shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+            probs = shifted / shifted.sum(axis=1, keepdims=True)
+            k = min(self.top_k_max, probs.shape[1])
+            for row, index in enumerate(batch.rows):
+                best = np.argpartition(-probs[row], k - 1)[:k]
+                best = best[np.argsort(-probs[row][best])]
+                out[index] = ClassOutput(top=[(self.labels[j], float(probs[row][j])) for j in best])
+        return out
+
+    def warmup_items(self, n: int) -> list[bytes]:
+        """A small generated JPEG."""
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (320, 240), (120, 160, 200)).save(buffer, "JPEG")
+        return [buffer.getvalue()] * n
+
+    def info(self) -> dict[str, Any]:
+        """Class count and input size."""
+        return {"num_labels": len(self.labels), "image_size": self.transform.size}
+
+
+_UNSET = AiserveError("image was not processed")
