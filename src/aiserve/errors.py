@@ -8,7 +8,8 @@ AiserveError
 │   ├── Overloaded          the model's queue is full
 │   └── ModelNotReady       the model is still loading, or failed to load
 ├── DeadlineExceeded        the request's deadline passed before it finished
-└── ModelFailed             the model raised while running a batch (a bug or a broken model)
+├── ModelFailed             the model raised while running a batch (a bug or a broken model)
+└── ModelLoadFailed         a model could not be prepared or loaded; the message says why
 """
 
 from __future__ import annotations
@@ -61,3 +62,7 @@ class DeadlineExceeded(AiserveError):
 
 class ModelFailed(AiserveError):
     """The model raised while running; the message is safe to show."""
+
+
+class ModelLoadFailed(AiserveError):
+    """A model could not be prepared or loaded."""

@@ -81,11 +81,34 @@ class ClassificationSettings(_Group):
     """Predictions returned when the request does not say."""
 
 
+class CatalogModel(_Group):
+    """A model of your own, added to the built-in catalogue (e.g. `[[models.catalog]]` in the TOML file)."""
+
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    """The model's name; several versions may share it."""
+    version: str = Field(default="1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    """Its version: `id@version` selects it; the bare id selects the default (first loaded) version."""
+    task: Literal["embeddings", "classification"]
+    """What it does."""
+    backend: Literal["onnx-classifier", "onnx-embedding"]
+    """How it runs."""
+    files: dict[str, Path]
+    """Files to gather into the model folder, by name: `model.onnx` and `labels.json` for a classifier."""
+    aliases: list[str] = Field(default_factory=list)
+    """Other names for this exact version."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend options, e.g. `image_size`, `resize`, `normalize` (`tf` or `imagenet`)."""
+    description: str = ""
+    """One line for `aiserve models list`."""
+
+
 class ModelsSettings(_Group):
     """Which models this server loads."""
 
     enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0"])
     """Model ids (or aliases) to load at start."""
+    catalog: list[CatalogModel] = Field(default_factory=list)
+    """Your own models, beside the built-in ones."""
     prepare_on_start: bool = True
     """Run `aiserve models prepare` for missing artefacts when the server starts."""
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)

@@ -17,10 +17,11 @@ from aiserve.bench.server import ServerProcess
 pytestmark = pytest.mark.e2e
 
 MODEL = "all-minilm-l6-v2"
+LABEL = "all-minilm-l6-v2@1"  # metrics and logs name the exact version
 
 
 def metric(text: str, name: str) -> float:
-    pattern = rf'^{re.escape(name)}{{model="{MODEL}"}} ([0-9.e+]+)$'
+    pattern = rf'^{re.escape(name)}{{model="{LABEL}"}} ([0-9.e+]+)$'
     match = re.search(pattern, text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
@@ -50,7 +51,7 @@ def test_access_log_is_json_with_request_ids(server: ServerProcess) -> None:
     mine = [line for line in lines if line.get("request_id") == "e2e-7"]
     assert len(mine) == 1
     assert mine[0]["status"] == 200
-    assert mine[0]["model"] == MODEL
+    assert mine[0]["model"] == LABEL
 
 
 def test_full_queue_answers_503_with_retry_after(data_dir: Path) -> None:
@@ -69,7 +70,7 @@ def test_full_queue_answers_503_with_retry_after(data_dir: Path) -> None:
         ok = httpx.post(f"{small.url}/v1/embeddings", json={"model": MODEL, "input": "still here"})
         assert ok.status_code == 200
         text = httpx.get(f"{small.url}/metrics").text
-        assert f'aiserve_rejections_total{{model="{MODEL}",reason="overloaded"}} {statuses.count(503)}.0' in text
+        assert f'aiserve_rejections_total{{model="{LABEL}",reason="overloaded"}} {statuses.count(503)}.0' in text
 
 
 def test_graceful_stop_finishes_accepted_requests(data_dir: Path) -> None:

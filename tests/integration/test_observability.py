@@ -33,7 +33,7 @@ def test_one_access_line_per_request_with_model_and_queue_time(
     assert len(lines) == 1
     line = json.loads(JsonFormatter().format(lines[0]))
     assert line["route"] == "/v1/embeddings"
-    assert line["model"] == "all-minilm-l6-v2"
+    assert line["model"] == "all-minilm-l6-v2@1"
     assert line["status"] == 200
     assert line["latency_ms"] >= line["queue_ms"] >= 0
     assert "sk-secret-value" not in json.dumps(line)
@@ -42,8 +42,8 @@ def test_one_access_line_per_request_with_model_and_queue_time(
 def test_metrics_count_requests_batches_and_queue(client: TestClient) -> None:
     client.post("/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": ["a b", "c d", "e f"]})
     text = client.get("/metrics").text
-    assert 'aiserve_requests_total{model="all-minilm-l6-v2",route="/v1/embeddings",status="200"}' in text
-    assert 'aiserve_batch_size_bucket{le="4.0",model="all-minilm-l6-v2"}' in text
-    assert 'aiserve_queue_depth{model="all-minilm-l6-v2"} 0.0' in text
+    assert 'aiserve_requests_total{model="all-minilm-l6-v2@1",route="/v1/embeddings",status="200"}' in text
+    assert 'aiserve_batch_size_bucket{le="4.0",model="all-minilm-l6-v2@1"}' in text
+    assert 'aiserve_queue_depth{model="all-minilm-l6-v2@1"} 0.0' in text
     assert "aiserve_request_duration_seconds_bucket" in text
     assert "aiserve_models_ready 2.0" in text

@@ -19,6 +19,7 @@ from aiserve.errors import (
     DeadlineExceeded,
     InvalidInput,
     ModelFailed,
+    ModelLoadFailed,
     ModelNotFound,
     ModelNotReady,
     Overloaded,
@@ -39,6 +40,7 @@ ERROR_TABLE: tuple[tuple[type[AiserveError], int, str, str], ...] = (
     (Unavailable, 503, "service_unavailable", "unavailable"),
     (DeadlineExceeded, 504, "timeout_error", "deadline_exceeded"),
     (ModelFailed, 500, "server_error", "model_failed"),
+    (ModelLoadFailed, 500, "server_error", "model_load_failed"),
 )
 
 # documented on every /v1 operation, so the OpenAPI schema shows the one error body

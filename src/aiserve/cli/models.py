@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.errors import AiserveError
 
 app = typer.Typer(help="List and prepare models.", no_args_is_help=True)
 
@@ -16,7 +18,7 @@ app = typer.Typer(help="List and prepare models.", no_args_is_help=True)
 @app.command("list")
 def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     """The models aiserve can serve, and whether they are prepared here."""
-    from aiserve.registry.catalog import BUILTIN
+    from aiserve.registry.catalog import catalog
     from aiserve.registry.prepare import is_prepared
 
     settings = settings_from(config, data_dir=data_dir)
@@ -25,11 +27,12 @@ def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
     for name in ("task", "runtime", "enabled", "prepared"):
         table.add_column(name)
     table.add_column("aliases", overflow="fold")
-    for spec in BUILTIN:
-        enabled = spec.id in settings.models.enabled or any(a in settings.models.enabled for a in spec.aliases)
+    wanted = {name.lower() for name in settings.models.enabled}
+    for spec in catalog(settings):
+        enabled = bool(wanted & {n.lower() for n in (*spec.names(), spec.id)})
         prepared = is_prepared(settings.models_dir, spec)
         table.add_row(
-            spec.id,
+            spec.key,
             spec.task,
             spec.backend,
             "yes" if enabled else "no",
@@ -52,3 +55,41 @@ def prepare(
     settings = settings_from(config, data_dir=data_dir)
     for folder in prepare_models(settings, names or settings.models.enabled, force=force):
         print(f"ready: {folder}")
+
+
+def _admin(action: str, name: str, url: str | None, config: Path | None) -> None:
+    import httpx
+
+    settings = settings_from(config)
+    base = url or f"http://{settings.server.host}:{settings.server.port}"
+    try:
+        response = httpx.post(f"{base}/v1/admin/models/{action}", json={"model": name}, timeout=600)
+    except httpx.TransportError as exc:
+        raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
+    body = response.json()
+    if response.status_code != 200:
+        raise AiserveError(body.get("error", {}).get("message", response.text))
+    print(f"{action}ed: {body['id']} (version {body['version']}, {body['status']})")
+
+
+UrlOpt = Annotated[str | None, typer.Option(help="Server URL [default: from the settings].", show_default=False)]
+
+
+@app.command("load")
+def load(
+    name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
+    url: UrlOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Load a catalogue model into a running server, beside the models it serves."""
+    _admin("load", name, url, config)
+
+
+@app.command("unload")
+def unload(
+    name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
+    url: UrlOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Unload a model from a running server; requests already queued on it finish first."""
+    _admin("unload", name, url, config)

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from aiserve.registry.prepare import Progress as ProgressFn, is_prepared, prepare
+from aiserve.registry.catalog import catalog
+from aiserve.registry.prepare import Progress as ProgressFn, is_prepared, model_dir, prepare
 from aiserve.registry.registry import find_spec
 from aiserve.settings import Settings
 
@@ -31,10 +32,10 @@ def prepare_models(settings: Settings, names: list[str], *, force: bool = False,
     """Prepare each named model with a progress bar; returns the folders, and skips ready ones quietly."""
     folders = []
     for name in names:
-        spec = find_spec(name)
+        spec = find_spec(name, catalog(settings))
         if is_prepared(settings.models_dir, spec) and not force:
-            folders.append(str(settings.models_dir / spec.id))
+            folders.append(str(model_dir(settings.models_dir, spec)))
             continue
-        with _bar(spec.id) as update:
+        with _bar(spec.key) as update:
             folders.append(str(prepare(settings.models_dir, spec, None if quiet else update, force=force)))
     return folders

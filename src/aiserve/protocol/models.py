@@ -11,7 +11,9 @@ class ModelCard(BaseModel):
     """One model as `/v1/models` lists it."""
 
     id: str
-    """The model id to pass as `model`."""
+    """The name to pass as `model`: the bare id for an id's default version, else `id@version`."""
+    version: str
+    """The model's version; `id@version` always selects exactly this one."""
     object: Literal["model"] = "model"
     """Always `model`."""
     created: int
@@ -30,6 +32,10 @@ class ModelCard(BaseModel):
     """Embedding size, for embedding models."""
     max_input_tokens: int | None = None
     """The model's context window in tokens."""
+    num_labels: int | None = None
+    """Number of classes, for classifiers."""
+    error: str | None = None
+    """Why the model failed to load, when it did."""
 
 
 class ModelList(BaseModel):
@@ -39,3 +45,10 @@ class ModelList(BaseModel):
     """Always `list`."""
     data: list[ModelCard]
     """The models."""
+
+
+class ModelRef(BaseModel):
+    """Names a model for an admin action."""
+
+    model: str = Field(min_length=1, max_length=256)
+    """`id@version`, an alias, or a bare id."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aiserve.registry.spec import ModelSpec, PackageFile
+from aiserve.registry.spec import LocalFile, ModelSpec, PackageFile
+from aiserve.settings import CatalogModel, Settings
 
 MINILM = ModelSpec(
     id="all-minilm-l6-v2",
@@ -32,3 +33,22 @@ EFFICIENTNET_LITE0 = ModelSpec(
 )
 
 BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0)
+
+
+def from_config(model: CatalogModel) -> ModelSpec:
+    """A catalogue entry from the settings as a spec."""
+    return ModelSpec(
+        id=model.id,
+        version=model.version,
+        task=model.task,
+        backend=model.backend,
+        files={name: LocalFile(path.expanduser()) for name, path in model.files.items()},
+        aliases=tuple(model.aliases),
+        options=dict(model.options),
+        description=model.description,
+    )
+
+
+def catalog(settings: Settings) -> tuple[ModelSpec, ...]:
+    """The built-in models followed by the configured ones."""
+    return (*BUILTIN, *(from_config(m) for m in settings.models.catalog))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiserve.errors import AiserveError
-from aiserve.registry.spec import ModelSpec, PackageFile
+from aiserve.registry.spec import LocalFile, ModelSpec, Source
 
 Progress = Callable[[str, int, int], None]
 """Called as `progress(file_name, bytes_done, bytes_total)`."""
@@ -31,7 +31,7 @@ class PrepareError(AiserveError):
 
 def model_dir(models_dir: Path, spec: ModelSpec) -> Path:
     """Where `spec`'s prepared files live."""
-    return models_dir / spec.id
+    return models_dir / spec.key
 
 
 def is_prepared(models_dir: Path, spec: ModelSpec) -> bool:
@@ -49,8 +49,12 @@ def is_prepared(models_dir: Path, spec: ModelSpec) -> bool:
     )
 
 
-def locate(source: PackageFile) -> Path:
-    """The path of a file inside an installed package, without importing the package."""
+def locate(source: Source) -> Path:
+    """The path of a model file: a local file, or a file inside an installed package (found without importing it)."""
+    if isinstance(source, LocalFile):
+        if not source.path.is_file():
+            raise PrepareError(f"The model file '{source.path}' does not exist.")
+        return source.path
     found = importlib.util.find_spec(source.package)
     if found is None or not found.submodule_search_locations:
         raise PrepareError(f"The package '{source.package}' is not installed. Install it: {source.install_hint}")

@@ -14,7 +14,7 @@ from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
 from aiserve.errors import ModelNotFound
-from aiserve.registry.catalog import BUILTIN
+from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
 from aiserve.registry.prepare import prepare
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
@@ -40,13 +40,17 @@ class ModelEntry:
     error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     runtime: str = ""
+    startup: bool = True
+    """Loaded at start (readiness waits for it), rather than later through the admin API."""
+    name: str = ""
+    """What clients call it: the bare id for the default version of an id, else `id@version`."""
 
 
 def find_spec(name: str, catalog: tuple[ModelSpec, ...] = BUILTIN) -> ModelSpec:
-    """The catalog model called `name` (id or alias, case-insensitive)."""
+    """The catalogue model called `name`: `id@version`, an alias, or a bare id (its first version listed)."""
     wanted = name.lower()
     for spec in catalog:
-        if wanted in (n.lower() for n in spec.names()):
+        if wanted in (n.lower() for n in spec.names()) or wanted == spec.id.lower():
             return spec
     raise ModelNotFound(name)
 
@@ -68,33 +72,51 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> M
 
 
 class ModelRegistry:
-    """Loads the enabled models into the engine and answers which model a name means."""
+    """Loads models into the engine, at start and while serving, and answers which model a name means.
 
-    def __init__(self, settings: Settings, engine: Engine, catalog: tuple[ModelSpec, ...] = BUILTIN) -> None:
+    Names: `id@version` and aliases select one version; the bare `id` selects the default version of that id,
+    the first one loaded (the next one when it is unloaded).
+    """
+
+    def __init__(self, settings: Settings, engine: Engine, catalog: tuple[ModelSpec, ...] | None = None) -> None:
         self._settings = settings
         self._engine = engine
+        self.catalog = catalog if catalog is not None else full_catalog(settings)
         self._entries: dict[str, ModelEntry] = {}
-        self._names: dict[str, str] = {}
         self._backends: dict[str, ModelBackend[Any, Any, Any, Any]] = {}
+        self._lock = asyncio.Lock()
         for name in settings.models.enabled:
-            spec = find_spec(name, catalog)
-            self._entries[spec.id] = ModelEntry(spec)
-            self._names.update({n.lower(): spec.id for n in spec.names()})
+            self._register(find_spec(name, self.catalog), startup=True)
         self.policy = BatchPolicy(
             max_batch_size=settings.engine.max_batch_size,
             max_wait_s=settings.engine.max_wait_ms / 1000,
             max_queue_items=settings.engine.max_queue_items,
         )
 
+    def _register(self, spec: ModelSpec, *, startup: bool) -> ModelEntry:
+        entry = ModelEntry(spec, startup=startup)
+        self._entries[spec.key] = entry
+        self._rename()
+        return entry
+
+    def _rename(self) -> None:
+        defaults: dict[str, str] = {}
+        for key, entry in self._entries.items():
+            defaults.setdefault(entry.spec.id.lower(), key)
+        for key, entry in self._entries.items():
+            entry.name = entry.spec.id if defaults[entry.spec.id.lower()] == key else key
+        self._names = {n.lower(): key for key, e in self._entries.items() for n in e.spec.names()}
+        self._names.update(defaults)
+
     def resolve(self, name: str) -> ModelEntry:
-        """The entry for a model id or alias; `ModelNotFound` if none."""
-        model_id = self._names.get(name.lower())
-        if model_id is None:
+        """The entry for `id@version`, an alias or a bare id; `ModelNotFound` if none is registered."""
+        key = self._names.get(name.lower())
+        if key is None:
             raise ModelNotFound(name)
-        return self._entries[model_id]
+        return self._entries[key]
 
     def default_for(self, task: str) -> ModelEntry:
-        """The first enabled model for `task`; `ModelNotFound` if this server has none."""
+        """The first registered model for `task`; `ModelNotFound` if this server has none."""
         for entry in self._entries.values():
             if entry.spec.task == task:
                 return entry
@@ -106,13 +128,42 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        """Whether every model is loaded and warmed."""
-        return all(e.state is ModelState.READY for e in self._entries.values())
+        """Whether every model enabled at start is loaded and warmed (models loaded later do not count)."""
+        return all(e.state is ModelState.READY for e in self._entries.values() if e.startup)
 
     async def load_all(self) -> None:
-        """Prepare, load and warm every model, one after another; a failure marks only that model."""
-        for entry in self._entries.values():
+        """Prepare, load and warm the start-up models, one after another; a failure marks only that model."""
+        for entry in list(self._entries.values()):
+            async with self._lock:
+                await self._load(entry)
+
+    async def load(self, name: str) -> ModelEntry:
+        """Load a catalogue model while serving (`id@version`, alias or id). Loading one already loaded is a
+        no-op; a failed load leaves the entry `failed` with the reason and the other models serving."""
+        spec = find_spec(name, self.catalog)
+        async with self._lock:
+            entry = self._entries.get(spec.key)
+            if entry is not None and entry.state is ModelState.READY:
+                return entry
+            if entry is None:
+                entry = self._register(spec, startup=False)
+            entry.state, entry.error = ModelState.LOADING, None
             await self._load(entry)
+            return entry
+
+    async def unload(self, name: str) -> ModelEntry:
+        """Stop serving a model: new requests no longer find it, queued ones finish first."""
+        entry = self.resolve(name)
+        async with self._lock:
+            key = entry.spec.key
+            self._entries.pop(key, None)
+            self._rename()
+            await self._engine.remove(key, self._settings.server.graceful_shutdown_s)
+            backend = self._backends.pop(key, None)
+            if backend is not None:
+                backend.unload()
+        log.info("model %s unloaded", key, extra={"model": key})
+        return entry
 
     async def _load(self, entry: ModelEntry) -> None:
         spec, started = entry.spec, time.perf_counter()
@@ -120,12 +171,12 @@ class ModelRegistry:
             backend = await asyncio.to_thread(self._build, spec)
         except Exception as exc:
             entry.state, entry.error = ModelState.FAILED, f"{type(exc).__name__}: {exc}"
-            log.exception("model %s failed to load", spec.id)
+            log.exception("model %s failed to load", spec.key)
             return
-        self._backends[spec.id] = backend
-        self._engine.add(spec.id, backend, self.policy)
+        self._backends[spec.key] = backend
+        self._engine.add(spec.key, backend, self.policy)
         entry.info, entry.runtime, entry.state = backend.info(), backend.runtime, ModelState.READY
-        log.info("model %s ready in %.2f s", spec.id, time.perf_counter() - started, extra={"model": spec.id})
+        log.info("model %s ready in %.2f s", spec.key, time.perf_counter() - started, extra={"model": spec.key})
 
     def _build(self, spec: ModelSpec) -> ModelBackend[Any, Any, Any, Any]:
         return load_backend(self._settings, spec, warmup_batch=self.policy.max_batch_size)

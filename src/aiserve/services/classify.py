@@ -35,14 +35,12 @@ async def classify(
 ) -> ClassifyResult:
     """Run the image through the classifier and keep its `top_k` best classes."""
     if entry.state is not ModelState.READY:
-        raise ModelNotReady(f"The model '{entry.spec.id}' is {entry.state.value}.", retry_after=2.0)
-    done = await engine.run(entry.spec.id, [image], timeout_s=settings.server.request_timeout_s)
+        raise ModelNotReady(f"The model '{entry.name}' is {entry.state.value}.", retry_after=2.0)
+    done = await engine.run(entry.spec.key, [image], timeout_s=settings.server.request_timeout_s)
     output: ClassOutput = done.outputs[0]
     k = top_k or settings.models.classification.default_top_k
     predictions = [Prediction(label=label, confidence=round(p, 4)) for label, p in output.top[:k]]
-    return ClassifyResult(
-        ClassifyResponse(model=entry.spec.id, predictions=predictions), done.queue_s, done.inference_s
-    )
+    return ClassifyResult(ClassifyResponse(model=entry.name, predictions=predictions), done.queue_s, done.inference_s)
 
 
 async def inspect_image(image: bytes, settings: Settings) -> InspectResponse:

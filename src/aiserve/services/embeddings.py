@@ -55,14 +55,14 @@ async def create_embeddings(
     dims = entry.info.get("dimensions")
     if request.dimensions is not None and dims is not None and request.dimensions != dims:
         raise InvalidInput(
-            f"'{entry.spec.id}' makes {dims}-dimensional vectors; 'dimensions' must be {dims}.", param="dimensions"
+            f"'{entry.name}' makes {dims}-dimensional vectors; 'dimensions' must be {dims}.", param="dimensions"
         )
     texts = texts_of(request, settings.models.embeddings.max_inputs_per_request)
     if entry.state is not ModelState.READY:
-        raise ModelNotReady(f"The model '{entry.spec.id}' is {entry.state.value}.", retry_after=2.0)
-    done = await engine.run(entry.spec.id, texts, timeout_s=settings.server.request_timeout_s)
-    body = render(done.outputs, entry.spec.id, base64_=request.encoding_format == "base64")
-    return EmbeddingResult(entry.spec.id, body, done.queue_s, done.inference_s)
+        raise ModelNotReady(f"The model '{entry.name}' is {entry.state.value}.", retry_after=2.0)
+    done = await engine.run(entry.spec.key, texts, timeout_s=settings.server.request_timeout_s)
+    body = render(done.outputs, entry.name, base64_=request.encoding_format == "base64")
+    return EmbeddingResult(entry.name, body, done.queue_s, done.inference_s)
 
 
 def render(outputs: list[EmbeddingOutput], model: str, *, base64_: bool) -> bytes:

@@ -42,7 +42,7 @@ async def classify_image(request: Request, services: ServicesDep) -> Response:
     """Classify an image: JSON `{"image": "<base64 or data URL>"}` or multipart `file`."""
     body, image = await read_image_request(request, ClassifyRequest)
     entry = classifier(services.registry, body.model)
-    request.state.model = entry.spec.id
+    request.state.model = entry.spec.key
     result = await cancel_on_disconnect(
         request, classify(image, entry, top_k=body.top_k, engine=services.engine, settings=services.settings)
     )

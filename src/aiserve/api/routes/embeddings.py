@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["embeddings"])
 async def embeddings(body: EmbeddingRequest, request: Request, services: ServicesDep) -> Response:
     """Embed a string or a list of strings."""
     entry = services.registry.resolve(body.model)
-    request.state.model = entry.spec.id
+    request.state.model = entry.spec.key
     result = await cancel_on_disconnect(
         request, create_embeddings(body, entry, engine=services.engine, settings=services.settings)
     )

@@ -28,7 +28,7 @@ async def health() -> dict[str, str]:
 @router.get("/ready", operation_id="health-ready", responses={503: {"description": "Models are still loading."}})
 async def ready(services: ServicesDep) -> JSONResponse:
     """Readiness: 200 once every model is loaded and warmed, else 503 with Retry-After."""
-    models = {e.spec.id: e.state.value for e in services.registry.entries()}
+    models = {e.name: e.state.value for e in services.registry.entries()}
     if not services.registry.ready:
         failed = [m for m, state in models.items() if state == "failed"]
         raise ModelNotReady(

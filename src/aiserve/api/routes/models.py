@@ -11,9 +11,11 @@ from aiserve.registry.registry import ModelEntry
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-def _card(entry: ModelEntry) -> ModelCard:
+def card(entry: ModelEntry) -> ModelCard:
+    """A registry entry as the API shows it."""
     return ModelCard(
-        id=entry.spec.id,
+        id=entry.name,
+        version=entry.spec.version,
         created=entry.created,
         task=entry.spec.task,
         status=entry.state.value,
@@ -21,16 +23,18 @@ def _card(entry: ModelEntry) -> ModelCard:
         runtime=entry.runtime or entry.spec.backend,
         dimensions=entry.info.get("dimensions"),
         max_input_tokens=entry.info.get("max_input_tokens"),
+        num_labels=entry.info.get("num_labels"),
+        error=entry.error,
     )
 
 
 @router.get("/models", operation_id="models-list")
 async def list_models(services: ServicesDep) -> ModelList:
     """Every model, whatever its state."""
-    return ModelList(data=[_card(e) for e in services.registry.entries()])
+    return ModelList(data=[card(e) for e in services.registry.entries()])
 
 
 @router.get("/models/{model:path}", operation_id="models-retrieve")
 async def retrieve_model(model: str, services: ServicesDep) -> ModelCard:
     """One model by id or alias; 404 if unknown."""
-    return _card(services.registry.resolve(model))
+    return card(services.registry.resolve(model))

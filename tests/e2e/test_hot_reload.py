@@ -1,0 +1,80 @@
+"""A second model version is loaded and unloaded on a live server under traffic, with no failed request."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import skimage
+
+from aiserve.bench.server import ServerProcess
+from aiserve.registry.catalog import MINILM
+from aiserve.registry.prepare import model_dir
+
+pytestmark = pytest.mark.e2e
+
+COFFEE = base64.b64encode((Path(skimage.__file__).parent / "data" / "coffee.png").read_bytes()).decode()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aiserve", "models", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_load_and_unload_a_version_under_traffic(data_dir: Path, tmp_path: Path) -> None:
+    prepared = model_dir(data_dir / "models", MINILM)
+    for name in ("model.onnx", "tokenizer.json"):
+        shutil.copy(prepared / name, tmp_path / name)
+    config = tmp_path / "aiserve.toml"
+    config.write_text(
+        "[[models.catalog]]\n"
+        'id = "all-minilm-l6-v2"\nversion = "2"\ntask = "embeddings"\nbackend = "onnx-embedding"\n'
+        f'files = {{ "model.onnx" = "{tmp_path / "model.onnx"}", '
+        f'"tokenizer.json" = "{tmp_path / "tokenizer.json"}" }}\n'
+        "options = { max_tokens = 256, dimensions = 384 }\n"
+    )
+    with ServerProcess(["--data-dir", str(data_dir), "--config", str(config), "--log-level", "warning"]) as server:
+
+        async def scenario() -> tuple[Counter[int], list[int]]:
+            statuses: Counter[int] = Counter()
+            stop = asyncio.Event()
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+
+                async def traffic(path: str, body: dict[str, object]) -> None:
+                    while not stop.is_set():
+                        statuses[(await client.post(path, json=body)).status_code] += 1
+
+                background = [
+                    asyncio.ensure_future(traffic("/v1/classify", {"image": COFFEE})),
+                    asyncio.ensure_future(traffic("/v1/embeddings", {"model": "all-minilm-l6-v2", "input": "hi"})),
+                ]
+                await asyncio.sleep(0.3)
+                loaded = await asyncio.to_thread(cli, "load", "all-minilm-l6-v2@2", "--url", server.url)
+                assert loaded.returncode == 0, loaded.stderr
+                assert "loaded: all-minilm-l6-v2@2" in loaded.stdout
+                # work queued on version 2 when it is unloaded still finishes
+                big = {"model": "all-minilm-l6-v2@2", "input": [f"drain {i}" for i in range(256)]}
+                queued = [asyncio.ensure_future(client.post("/v1/embeddings", json=big)) for _ in range(4)]
+                await asyncio.sleep(0.3)
+                unloaded = await asyncio.to_thread(cli, "unload", "all-minilm-l6-v2@2", "--url", server.url)
+                assert unloaded.returncode == 0, unloaded.stderr
+                drained = [(await q).status_code for q in queued]
+                gone = await client.post("/v1/embeddings", json={"model": "all-minilm-l6-v2@2", "input": "x"})
+                assert gone.status_code == 404
+                await asyncio.sleep(0.3)
+                stop.set()
+                await asyncio.gather(*background)
+            return statuses, drained
+
+        statuses, drained = asyncio.run(scenario())
+        assert drained == [200] * 4
+        assert set(statuses) == {200}, statuses
+        assert statuses[200] > 20
