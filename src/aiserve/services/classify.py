@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from aiserve.engine.protocol import ClassOutput, EngineClient
-from aiserve.errors import InvalidInput, ModelNotReady
-from aiserve.protocol.classify import ClassifyResponse, InspectResponse, Prediction
+from aiserve.errors import InvalidInput, ModelNotReady, PayloadTooLarge
+from aiserve.protocol.classify import (
+    ClassifyBatchResponse,
+    ClassifyResponse,
+    ImageError,
+    ImageResult,
+    InspectResponse,
+    ModelVersion,
+    Prediction,
+    Timing,
+)
 from aiserve.registry.registry import ModelEntry, ModelRegistry, ModelState
 from aiserve.settings import Settings
-from aiserve.vision.decode import inspect
+from aiserve.vision.decode import decode_base64, inspect
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,30 @@ async def classify(
     k = top_k or settings.models.classification.default_top_k
     predictions = [Prediction(label=label, confidence=round(p, 4)) for label, p in output.top[:k]]
     return ClassifyResult(ClassifyResponse(model=entry.name, predictions=predictions), done.queue_s, done.inference_s)
+
+
+async def classify_many(
+    images: list[str], entry: ModelEntry, *, top_k: int | None, engine: EngineClient, settings: Settings
+) -> ClassifyBatchResponse:
+    """Classify each image on its own (a bad image fails alone); the batcher runs them together."""
+    started = time.perf_counter()
+
+    async def one(index: int, text: str) -> tuple[ImageResult, float, float]:
+        try:
+            done = await classify(decode_base64(text), entry, top_k=top_k, engine=engine, settings=settings)
+        except InvalidInput as exc:
+            code = "payload_too_large" if isinstance(exc, PayloadTooLarge) else "invalid_input"
+            return ImageResult(index=index, error=ImageError(message=exc.message, code=code)), 0.0, 0.0
+        return ImageResult(index=index, predictions=done.response.predictions), done.queue_s, done.inference_s
+
+    outcomes = await asyncio.gather(*(one(i, text) for i, text in enumerate(images)))
+    timing = Timing(
+        queue_ms=round(max(q for _, q, _ in outcomes) * 1000, 3),
+        inference_ms=round(max(t for _, _, t in outcomes) * 1000, 3),
+        total_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    model = ModelVersion(id=entry.spec.id, version=entry.spec.version)
+    return ClassifyBatchResponse(model=model, results=[r for r, _, _ in outcomes], timing=timing)
 
 
 async def inspect_image(image: bytes, settings: Settings) -> InspectResponse:
