@@ -61,6 +61,8 @@ class EngineSettings(_Group):
     """Most inputs waiting per model; beyond it requests get 503 with Retry-After at once."""
     threads: int = Field(default=0, ge=0)
     """Intra-op threads per model; 0 means one per CPU core."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where models run: `auto` picks CUDA when onnxruntime can use a GPU here, else the CPU."""
 
 
 class EmbeddingSettings(_Group):

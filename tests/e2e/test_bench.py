@@ -47,4 +47,24 @@ def test_bench_reports_levels_offline_and_ratio(data_dir: Path) -> None:
         assert 0 < level["server_cpu_share"] <= 1
     assert [o["batch_size"] for o in report["offline"]] == [1, 32]
     assert all(o["items_per_s"] > 0 for o in report["offline"])
-    assert report["ratio_http32_over_offline32"] is None  # no 32-client level in this short run
+    assert report["ratio"] is None  # no 32-client level in this short run
+
+
+def test_bench_classify_reports_the_ratio_and_device_figures(data_dir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "aiserve", "bench", "classify", "--concurrency", "16", "--duration", "0.5",
+         "--warmup", "0.2", "--offline", "--device", "cpu", "--json", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["levels"][0]["concurrency"] == 16
+    assert report["levels"][0]["errors"] == 0
+    assert [o["batch_size"] for o in report["offline"]] == [1, 16]
+    assert report["ratio"] > 0
+    assert "JPEG" in report["workload"]
+    facts = report["facts"]
+    assert facts["device"] == "cpu"
+    assert facts["latency_ms_batch1"] > 0
+    assert 4_000_000 < facts["parameters"] < 5_500_000  # EfficientNet-Lite0: 4.65 M
+    assert facts["fp32_mb"] == pytest.approx(facts["parameters"] * 4 / 1e6, abs=0.1)

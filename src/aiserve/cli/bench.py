@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -34,16 +35,73 @@ def embeddings(
 ) -> None:
     """Single-sentence requests from N concurrent keep-alive clients; reports requests/s, latency percentiles,
     errors and CPU shares, and with --offline the ratio HTTP-at-32-clients / offline-batch-32."""
-    from aiserve.bench.embeddings import BenchConfig, run_bench
+    from aiserve.bench.embeddings import embeddings_workload
 
-    settings = settings_from(config, data_dir=data_dir)
+    _run(
+        embeddings_workload(model),
+        concurrency,
+        duration,
+        warmup,
+        offline,
+        url,
+        api_key,
+        as_json,
+        settings_from(config, data_dir=data_dir),
+    )
+
+
+@app.command("classify")
+def classify(
+    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,4,16,32",
+    duration: Annotated[float, typer.Option(help="Seconds measured per level.")] = 10.0,
+    warmup: Annotated[float, typer.Option(help="Unmeasured seconds before each level.")] = 2.0,
+    offline: Annotated[bool, typer.Option(help="Also measure the model in process at batch 1 and 16.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    image: Annotated[Path | None, typer.Option(help="Image to send [default: a generated ~50 KB JPEG].")] = None,
+    url: Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")] = None,
+    model: Annotated[str, typer.Option(help="Classifier.")] = "efficientnet-lite0",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AISERVE_API_KEY", help="Key for a server that needs one.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One JPEG per request from N concurrent clients; with --offline the ratio HTTP-at-16-clients / best offline
+    throughput, plus the course's device figures: latency after warm-up, parameters, fp32 size."""
+    from aiserve.bench.classify import classifier_facts, classify_workload
+
+    settings = settings_from(config, data_dir=data_dir, engine__device=device)
+    workload = classify_workload(model, image.read_bytes() if image else None)
+    _run(workload, concurrency, duration, warmup, offline, url, api_key, as_json, settings, classifier_facts)
+
+
+def _run(
+    workload: Any,
+    concurrency: str,
+    duration: float,
+    warmup: float,
+    offline: bool,
+    url: str | None,
+    api_key: str | None,
+    as_json: bool,
+    settings: Any,
+    facts: Any = None,
+) -> None:
+    from aiserve.bench.runner import BenchConfig, run_bench
+
     levels = tuple(int(c) for c in concurrency.split(",") if c.strip())
     cfg = BenchConfig(
-        model=model, concurrency=levels, duration_s=duration, warmup_s=warmup, url=url, offline=offline, api_key=api_key
+        workload=workload,
+        concurrency=levels,
+        duration_s=duration,
+        warmup_s=warmup,
+        url=url,
+        offline=offline,
+        api_key=api_key,
     )
-    console = Console(stderr=True)
-    with _Ticker(console, quiet=as_json) as tick:
-        report = run_bench(cfg, settings, tick)
+    with _Ticker(Console(stderr=True), quiet=as_json) as tick:
+        report = run_bench(cfg, settings, tick, facts)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -100,7 +158,7 @@ def _print_report(report: dict[str, Any]) -> None:
         "errors",
         "client CPU",
         "server CPU",
-        title=f"HTTP /v1/embeddings, {report['model']}, 1 sentence per request, {report['cpus']} CPUs",
+        title=f"{report['workload']}, {report['model']}, {report['cpus']} CPUs",
     )
     for lv in report["levels"]:
         server_cpu = lv.get("server_cpu_share")
@@ -120,6 +178,7 @@ def _print_report(report: dict[str, Any]) -> None:
         for o in report["offline"]:
             off.add_row(str(o["batch_size"]), f"{o['items_per_s']:.1f}")
         console.print(off)
-    ratio = report.get("ratio_http32_over_offline32")
-    if ratio is not None:
-        console.print(f"HTTP at 32 clients / offline batch 32 = [bold]{ratio:.2f}[/bold]")
+    if report["facts"]:
+        console.print("Model: " + ", ".join(f"{k} {v}" for k, v in report["facts"].items()))
+    if report["ratio"] is not None:
+        console.print(f"{report['ratio_definition']} = [bold]{report['ratio']:.2f}[/bold]")

@@ -8,18 +8,19 @@ import typer
 from pydantic import ValidationError
 
 from aiserve import __version__
-from aiserve.cli import bench, config, models, openapi, serve
+from aiserve.cli import bench, config, doctor, models, openapi, serve
 from aiserve.errors import AiserveError
 
 app = typer.Typer(
     name="aiserve",
-    help="Your own AI API server: OpenAI-compatible embeddings on hardware you control.",
+    help="Your own AI API server: embeddings and image classification on hardware you control.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.command("serve")(serve.serve)
 app.command("openapi")(openapi.openapi)
+app.command("doctor")(doctor.doctor)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")

@@ -18,6 +18,7 @@ def serve(
         list[str] | None, typer.Option("--model", "-m", help="Model to serve (repeatable).", show_default=False)
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Inference threads per model [default: one per core].")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda [default: auto].")] = None,
     max_batch_size: Annotated[int | None, typer.Option(help="Most inputs per forward pass [default: 32].")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms [default: 2].")] = None,
     max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model [default: 1024].")] = None,
@@ -33,6 +34,7 @@ def serve(
         server__port=port,
         models__enabled=model or None,
         engine__threads=threads,
+        engine__device=device,
         engine__max_batch_size=max_batch_size,
         engine__max_wait_ms=max_wait_ms,
         engine__max_queue_items=max_queue,

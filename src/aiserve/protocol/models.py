@@ -28,6 +28,8 @@ class ModelCard(BaseModel):
     """Other names that select this model."""
     runtime: str
     """The runtime that runs it, e.g. `onnxruntime`."""
+    device: str | None = None
+    """Where it runs: `cpu` or `cuda`."""
     dimensions: int | None = None
     """Embedding size, for embedding models."""
     max_input_tokens: int | None = None

@@ -14,6 +14,7 @@ from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
 from aiserve.errors import ModelNotFound
+from aiserve.hardware import resolve_device
 from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
 from aiserve.registry.prepare import prepare
 from aiserve.registry.spec import ModelSpec
@@ -59,7 +60,7 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> M
     """Prepare (if allowed), load and warm one model, on the calling thread."""
     models_dir = settings.models_dir
     folder = prepare(models_dir, spec) if settings.models.prepare_on_start else models_dir / spec.id
-    options = {**spec.options}
+    options = {**spec.options, "device": resolve_device(settings.engine.device)}
     if spec.task == "embeddings":
         options["truncate"] = settings.models.embeddings.truncate
     elif spec.task == "classification":
@@ -176,7 +177,11 @@ class ModelRegistry:
         self._backends[spec.key] = backend
         self._engine.add(spec.key, backend, self.policy)
         entry.info, entry.runtime, entry.state = backend.info(), backend.runtime, ModelState.READY
-        log.info("model %s ready in %.2f s", spec.key, time.perf_counter() - started, extra={"model": spec.key})
+        device = entry.info.get("device", "cpu")
+        elapsed = time.perf_counter() - started
+        log.info(
+            "model %s ready on %s in %.2f s", spec.key, device, elapsed, extra={"model": spec.key, "device": device}
+        )
 
     def _build(self, spec: ModelSpec) -> ModelBackend[Any, Any, Any, Any]:
         return load_backend(self._settings, spec, warmup_batch=self.policy.max_batch_size)

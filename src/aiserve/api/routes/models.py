@@ -24,6 +24,7 @@ def card(entry: ModelEntry) -> ModelCard:
         dimensions=entry.info.get("dimensions"),
         max_input_tokens=entry.info.get("max_input_tokens"),
         num_labels=entry.info.get("num_labels"),
+        device=entry.info.get("device"),
         error=entry.error,
     )
 

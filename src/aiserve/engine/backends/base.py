@@ -29,6 +29,7 @@ class ModelBackend(ABC, Generic[In, Batch, Raw, Out]):
         self.model_dir = model_dir
         self.threads = threads
         self.options = dict(options)
+        self.device = str(self.options.get("device", "cpu"))
 
     @abstractmethod
     def load(self) -> None:

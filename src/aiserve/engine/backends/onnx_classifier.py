@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from aiserve.engine.backends._ort import open_session
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.protocol import ClassOutput
 from aiserve.errors import AiserveError
@@ -54,17 +55,8 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
 
     def load(self) -> None:
         """Open the session and read the labels."""
-        import onnxruntime as ort
-
         self.labels = json.loads((self.model_dir / "labels.json").read_text())
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = open_session(self.model_dir / "model.onnx", threads=self.threads, device=self.device)
         self._input = self._session.get_inputs()[0].name
 
     def unload(self) -> None:
@@ -119,7 +111,7 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
 
     def info(self) -> dict[str, Any]:
         """Class count and input size."""
-        return {"num_labels": len(self.labels), "image_size": self.transform.size}
+        return {"num_labels": len(self.labels), "image_size": self.transform.size, "device": self.device}
 
 
 _UNSET = AiserveError("image was not processed")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from aiserve.engine.backends._ort import open_session
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.protocol import EmbeddingOutput
 from aiserve.errors import AiserveError, InvalidInput
@@ -52,7 +53,6 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
     def load(self) -> None:
         """Open the ONNX session and the tokenizer."""
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
@@ -61,15 +61,12 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
             tokenizer.enable_truncation(self.max_tokens)
         else:
             tokenizer.no_truncation()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry(
-            "session.intra_op.allow_spinning", "1" if self.options.get("allow_spinning") else "0"
+        session = open_session(
+            self.model_dir / "model.onnx",
+            threads=self.threads,
+            device=self.device,
+            spinning=bool(self.options.get("allow_spinning")),
         )
-        session = ort.InferenceSession(str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
         self._input_names = {i.name for i in session.get_inputs()}
         self._session, self._tokenizer = session, tokenizer
 
@@ -132,7 +129,7 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
     def info(self) -> dict[str, Any]:
         """Embedding size and window."""
-        return {"dimensions": self.dimensions, "max_input_tokens": self.max_tokens}
+        return {"dimensions": self.dimensions, "max_input_tokens": self.max_tokens, "device": self.device}
 
 
 _MISSING = InvalidInput("input was not processed")
