@@ -100,6 +100,10 @@ class CatalogModel(_Group):
     """Other names for this exact version."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Backend options, e.g. `image_size`, `resize`, `normalize` (`tf` or `imagenet`)."""
+    max_batch_size: int | None = Field(default=None, ge=1, le=1024)
+    """This model's batch limit, instead of `engine.max_batch_size`."""
+    device: Literal["auto", "cpu", "cuda"] | None = None
+    """Where this model runs, instead of `engine.device`."""
     description: str = ""
     """One line for `aiserve models list`."""
 

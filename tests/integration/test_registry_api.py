@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def app(make_settings: MakeSettings, own_files: Path) -> Any:
             "task": "classification",
             "backend": "onnx-classifier",
             "files": {"model.onnx": onnx, "labels.json": own_labels},
+            "max_batch_size": 2,
+            "device": "cpu",
         },
         {
             "id": "broken",
@@ -102,6 +105,16 @@ def test_your_own_classifier_from_the_catalogue(app: TestClient) -> None:
     assert classify(app, "my-classifier")["predictions"][0]["label"] == "my espresso"
     again = app.post("/v1/admin/models/load", json={"model": "my-classifier@1"})
     assert again.status_code == 200  # loading a loaded model is a no-op
+    assert again.json()["device"] == "cpu"
+    # its own batch limit of 2 holds even when six images arrive together
+    results = app.post("/v2/classify", json={"images": [COFFEE] * 6, "model": "my-classifier"}).json()["results"]
+    assert [r["predictions"][0]["label"] for r in results] == ["my espresso"] * 6
+    metrics = app.get("/metrics").text
+    count = re.search(r'^aiserve_batch_size_count\{model="my-classifier@1"\} (\S+)$', metrics, re.M)
+    within = re.search(r'^aiserve_batch_size_bucket\{le="2.0",model="my-classifier@1"\} (\S+)$', metrics, re.M)
+    assert count is not None
+    assert within is not None
+    assert float(within.group(1)) == float(count.group(1)) >= 3
     app.post("/v1/admin/models/unload", json={"model": "my-classifier"})
 
 

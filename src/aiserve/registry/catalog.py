@@ -28,7 +28,8 @@ EFFICIENTNET_LITE0 = ModelSpec(
     files={},
     builder="aiserve.registry.builders.efficientnet:build",
     outputs=("model.onnx", "labels.json"),
-    options={"image_size": 224, "resize": 256, "normalize": "tf"},
+    # batches past 16 images gain nothing on a CPU and only add latency
+    options={"image_size": 224, "resize": 256, "normalize": "tf", "max_batch_size": 16},
     description="EfficientNet-Lite0 ImageNet-1k classifier (1000 classes), fp32 on ONNX Runtime.",
 )
 
@@ -44,7 +45,11 @@ def from_config(model: CatalogModel) -> ModelSpec:
         backend=model.backend,
         files={name: LocalFile(path.expanduser()) for name, path in model.files.items()},
         aliases=tuple(model.aliases),
-        options=dict(model.options),
+        options={
+            **model.options,
+            **({"max_batch_size": model.max_batch_size} if model.max_batch_size else {}),
+            **({"device": model.device} if model.device else {}),
+        },
         description=model.description,
     )
 

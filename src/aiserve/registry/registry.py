@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +60,7 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> M
     """Prepare (if allowed), load and warm one model, on the calling thread."""
     models_dir = settings.models_dir
     folder = prepare(models_dir, spec) if settings.models.prepare_on_start else models_dir / spec.id
-    options = {**spec.options, "device": resolve_device(settings.engine.device)}
+    options = {**spec.options, "device": resolve_device(spec.options.get("device") or settings.engine.device)}
     if spec.task == "embeddings":
         options["truncate"] = settings.models.embeddings.truncate
     elif spec.task == "classification":
@@ -175,7 +175,7 @@ class ModelRegistry:
             log.exception("model %s failed to load", spec.key)
             return
         self._backends[spec.key] = backend
-        self._engine.add(spec.key, backend, self.policy)
+        self._engine.add(spec.key, backend, self.policy_for(spec))
         entry.info, entry.runtime, entry.state = backend.info(), backend.runtime, ModelState.READY
         device = entry.info.get("device", "cpu")
         elapsed = time.perf_counter() - started
@@ -184,7 +184,12 @@ class ModelRegistry:
         )
 
     def _build(self, spec: ModelSpec) -> ModelBackend[Any, Any, Any, Any]:
-        return load_backend(self._settings, spec, warmup_batch=self.policy.max_batch_size)
+        return load_backend(self._settings, spec, warmup_batch=self.policy_for(spec).max_batch_size)
+
+    def policy_for(self, spec: ModelSpec) -> BatchPolicy:
+        """The engine's batch policy, with the model's own batch limit when it sets one."""
+        limit = spec.options.get("max_batch_size")
+        return replace(self.policy, max_batch_size=int(limit)) if limit else self.policy
 
     async def close(self) -> None:
         """Stop serving and release every model."""
