@@ -36,18 +36,10 @@ def embeddings(
     """Single-sentence requests from N concurrent keep-alive clients; reports requests/s, latency percentiles,
     errors and CPU shares, and with --offline the ratio HTTP-at-32-clients / offline-batch-32."""
     from aiserve.bench.embeddings import embeddings_workload
+    from aiserve.bench.runner import BenchConfig
 
-    _run(
-        embeddings_workload(model),
-        concurrency,
-        duration,
-        warmup,
-        offline,
-        url,
-        api_key,
-        as_json,
-        settings_from(config, data_dir=data_dir),
-    )
+    cfg = BenchConfig(embeddings_workload(model), _levels(concurrency), duration, warmup, url, offline, (), api_key)
+    _run(cfg, settings_from(config, data_dir=data_dir), as_json)
 
 
 @app.command("classify")
@@ -70,36 +62,20 @@ def classify(
     """One JPEG per request from N concurrent clients; with --offline the ratio HTTP-at-16-clients / best offline
     throughput, plus the course's device figures: latency after warm-up, parameters, fp32 size."""
     from aiserve.bench.classify import classifier_facts, classify_workload
+    from aiserve.bench.runner import BenchConfig
 
-    settings = settings_from(config, data_dir=data_dir, engine__device=device)
     workload = classify_workload(model, image.read_bytes() if image else None)
-    _run(workload, concurrency, duration, warmup, offline, url, api_key, as_json, settings, classifier_facts)
+    cfg = BenchConfig(workload, _levels(concurrency), duration, warmup, url, offline, (), api_key)
+    _run(cfg, settings_from(config, data_dir=data_dir, engine__device=device), as_json, classifier_facts)
 
 
-def _run(
-    workload: Any,
-    concurrency: str,
-    duration: float,
-    warmup: float,
-    offline: bool,
-    url: str | None,
-    api_key: str | None,
-    as_json: bool,
-    settings: Any,
-    facts: Any = None,
-) -> None:
-    from aiserve.bench.runner import BenchConfig, run_bench
+def _levels(concurrency: str) -> tuple[int, ...]:
+    return tuple(int(c) for c in concurrency.split(",") if c.strip())
 
-    levels = tuple(int(c) for c in concurrency.split(",") if c.strip())
-    cfg = BenchConfig(
-        workload=workload,
-        concurrency=levels,
-        duration_s=duration,
-        warmup_s=warmup,
-        url=url,
-        offline=offline,
-        api_key=api_key,
-    )
+
+def _run(cfg: Any, settings: Any, as_json: bool, facts: Any = None) -> None:
+    from aiserve.bench.runner import run_bench
+
     with _Ticker(Console(stderr=True), quiet=as_json) as tick:
         report = run_bench(cfg, settings, tick, facts)
     if as_json:
