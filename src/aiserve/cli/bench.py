@@ -17,19 +17,23 @@ from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
 
 app = typer.Typer(help="Measure throughput and latency.", no_args_is_help=True)
 
+DurationOpt = Annotated[float, typer.Option(help="Seconds measured per level.")]
+WarmupOpt = Annotated[float, typer.Option(help="Unmeasured seconds before each level.")]
+UrlOpt = Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")]
+ApiKeyOpt = Annotated[str | None, typer.Option(envvar="AISERVE_API_KEY", help="Key for a server that needs one.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
 
 @app.command("embeddings")
 def embeddings(
     concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,8,32,64",
-    duration: Annotated[float, typer.Option(help="Seconds measured per level.")] = 10.0,
-    warmup: Annotated[float, typer.Option(help="Unmeasured seconds before each level.")] = 2.0,
+    duration: DurationOpt = 10.0,
+    warmup: WarmupOpt = 2.0,
     offline: Annotated[bool, typer.Option(help="Also measure the model in process at batch 1 and 32.")] = False,
-    url: Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")] = None,
+    url: UrlOpt = None,
     model: Annotated[str, typer.Option(help="Embedding model.")] = "all-minilm-l6-v2",
-    api_key: Annotated[
-        str | None, typer.Option(envvar="AISERVE_API_KEY", help="Key for a server that needs one.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -45,17 +49,15 @@ def embeddings(
 @app.command("classify")
 def classify(
     concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,4,16,32",
-    duration: Annotated[float, typer.Option(help="Seconds measured per level.")] = 10.0,
-    warmup: Annotated[float, typer.Option(help="Unmeasured seconds before each level.")] = 2.0,
+    duration: DurationOpt = 10.0,
+    warmup: WarmupOpt = 2.0,
     offline: Annotated[bool, typer.Option(help="Also measure the model in process at batch 1 and 16.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    image: Annotated[Path | None, typer.Option(help="Image to send [default: a generated ~50 KB JPEG].")] = None,
-    url: Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")] = None,
+    image: Annotated[Path | None, typer.Option(help="Image to send (default: a generated ~50 KB JPEG).")] = None,
+    url: UrlOpt = None,
     model: Annotated[str, typer.Option(help="Classifier.")] = "efficientnet-lite0",
-    api_key: Annotated[
-        str | None, typer.Option(envvar="AISERVE_API_KEY", help="Key for a server that needs one.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -44,7 +44,7 @@ def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
 @app.command("prepare")
 def prepare(
-    names: Annotated[list[str] | None, typer.Argument(help="Models to prepare [default: the enabled ones].")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Models to prepare (default: the enabled ones).")] = None,
     force: Annotated[bool, typer.Option(help="Prepare again even if already prepared.")] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -72,7 +72,7 @@ def _admin(action: str, name: str, url: str | None, config: Path | None) -> None
     print(f"{action}ed: {body['id']} (version {body['version']}, {body['status']})")
 
 
-UrlOpt = Annotated[str | None, typer.Option(help="Server URL [default: from the settings].", show_default=False)]
+UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: from the settings).", show_default=False)]
 
 
 @app.command("load")

@@ -10,7 +10,7 @@ import typer
 
 
 def openapi(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
 ) -> None:
     """Print or write the OpenAPI document of the server."""
     from aiserve.app import create_app

@@ -11,17 +11,17 @@ from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].", show_default=False)
+        str | None, typer.Option(help="Interface to bind (default: 127.0.0.1).", show_default=False)
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8000].", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: 8000).", show_default=False)] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Model to serve (repeatable).", show_default=False)
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="Inference threads per model [default: one per core].")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda [default: auto].")] = None,
-    max_batch_size: Annotated[int | None, typer.Option(help="Most inputs per forward pass [default: 32].")] = None,
-    max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms [default: 2].")] = None,
-    max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model [default: 1024].")] = None,
+    threads: Annotated[int | None, typer.Option(help="Inference threads per model (default: one per core).")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Most inputs per forward pass (default: 32).")] = None,
+    max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms (default: 2).")] = None,
+    max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model (default: 1024).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="auto, json or text.")] = None,
     data_dir: DataDirOpt = None,
