@@ -23,9 +23,9 @@ def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
 
     settings = settings_from(config, data_dir=data_dir)
     table = Table()
-    table.add_column("id", no_wrap=True)
-    for name in ("task", "runtime", "enabled", "prepared"):
-        table.add_column(name)
+    table.add_column("model", no_wrap=True)
+    for name in ("task", "enabled", "prepared"):
+        table.add_column(name, no_wrap=True)
     table.add_column("aliases", overflow="fold")
     wanted = {name.lower() for name in settings.models.enabled}
     for spec in catalog(settings):
@@ -34,7 +34,6 @@ def list_models(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
         table.add_row(
             spec.key,
             spec.task,
-            spec.backend,
             "yes" if enabled else "no",
             "yes" if prepared else "no",
             ", ".join(spec.aliases),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from aiserve.registry.catalog import catalog
 from aiserve.registry.prepare import Progress as ProgressFn, is_prepared, model_dir, prepare
@@ -16,13 +16,14 @@ from aiserve.settings import Settings
 @contextmanager
 def _bar(label: str) -> Iterator[ProgressFn]:
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=False
+        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(), transient=False
     ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def update(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(f"{label} {name}", total=total)
+                what = "exporting to ONNX" if name == "export" else f"{name} ({total / 1e6:.1f} MB)"
+                tasks[name] = bar.add_task(f"{label} {what}", total=total)
             bar.update(tasks[name], completed=done)
 
         yield update
