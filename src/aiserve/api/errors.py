@@ -77,15 +77,24 @@ def error_response(
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def domain_error_response(exc: AiserveError) -> Response:
-    """Map a domain error through the table."""
+def _lookup(exc: AiserveError) -> tuple[int, str, str]:
     for cls, status, type_, code in ERROR_TABLE:
         if isinstance(exc, cls):
-            headers = None
-            if isinstance(exc, Unavailable):
-                headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-            return error_response(status, exc.message, type_=type_, code=code, param=exc.param, headers=headers)
-    return error_response(500, exc.message, type_="server_error", code="internal_error")
+            return status, type_, code
+    return 500, "server_error", "internal_error"
+
+
+def domain_error_response(exc: AiserveError) -> Response:
+    """Map a domain error through the table."""
+    status, type_, code = _lookup(exc)
+    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if isinstance(exc, Unavailable) else None
+    return error_response(status, exc.message, type_=type_, code=code, param=exc.param, headers=headers)
+
+
+def error_event(exc: AiserveError) -> dict[str, Any]:
+    """The error object for an error that happens after a stream has started."""
+    _, type_, code = _lookup(exc)
+    return {"error": {"message": exc.message, "type": type_, "param": exc.param, "code": code}}
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:

@@ -150,6 +150,7 @@ def _run_loadgen(url: str, concurrency: int, config: BenchConfig) -> dict[str, A
 def _offline(
     config: BenchConfig, settings: Settings, tick: Tick | None, facts: Facts | None
 ) -> tuple[list[OfflineResult], dict[str, Any]]:
+    from aiserve.engine.backends.base import ModelBackend
     from aiserve.registry.catalog import catalog
     from aiserve.registry.registry import find_spec, load_backend
 
@@ -157,6 +158,8 @@ def _offline(
     backend = load_backend(
         settings, find_spec(workload.model, catalog(settings)), warmup_batch=max(workload.offline_batches)
     )
+    if not isinstance(backend, ModelBackend):
+        raise TypeError(f"{workload.model} is not a batch model")
     results = []
     for batch in workload.offline_batches:
         if tick:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.batcher import Batcher, BatchPolicy
+from aiserve.engine.generation import Event, GenerationBackend, GenerationRequest, Generator
 from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
 from aiserve.errors import ModelNotReady
 
@@ -17,6 +18,7 @@ class Engine:
     def __init__(self, observer: EngineObserver | None = None) -> None:
         self._observer = observer or NullObserver()
         self._batchers: dict[str, Batcher] = {}
+        self._generators: dict[str, Generator] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -32,11 +34,30 @@ class Engine:
         batcher.start()
         self._batchers[model_id] = batcher
 
+    def add_generator(self, model_id: str, backend: GenerationBackend, *, max_queue: int) -> None:
+        """Start serving a loaded text-generation backend under `model_id`."""
+        if model_id in self._generators:
+            raise ValueError(f"the model {model_id!r} is already served; remove it first")
+        self._generators[model_id] = Generator(model_id, backend, max_queue=max_queue, observer=self._observer)
+
+    async def stream(
+        self, model_id: str, request: GenerationRequest, *, timeout_s: float
+    ) -> AsyncGenerator[Event, None]:
+        """Generate on `model_id`, yielding text pieces and then `Finished`."""
+        generator = self._generators.get(model_id)
+        if generator is None:
+            raise ModelNotReady(f"The model '{model_id}' is not loaded yet.", retry_after=2.0)
+        async for event in generator.stream(request, timeout_s=timeout_s):
+            yield event
+
     async def remove(self, model_id: str, drain_s: float = 10.0) -> None:
         """Stop serving `model_id`, letting queued work finish first."""
         batcher = self._batchers.pop(model_id, None)
         if batcher is not None:
             await batcher.close(drain_s)
+        generator = self._generators.pop(model_id, None)
+        if generator is not None:
+            await generator.close(drain_s)
 
     def queued(self, model_id: str) -> int:
         """Inputs waiting on `model_id`."""
@@ -52,5 +73,5 @@ class Engine:
 
     async def close(self, drain_s: float = 10.0) -> None:
         """Stop every model."""
-        for model_id in list(self._batchers):
+        for model_id in [*self._batchers, *self._generators]:
             await self.remove(model_id, drain_s)

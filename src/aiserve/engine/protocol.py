@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from aiserve.engine.generation import Event, GenerationRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,14 @@ class EngineClient(Protocol):
         """
         ...
 
+    def stream(self, model_id: str, request: GenerationRequest, *, timeout_s: float) -> AsyncGenerator[Event, None]:
+        """Generate text on a model: pieces as they come, then `Finished`.
+
+        Raises:
+            ModelNotReady, Overloaded, InvalidInput (prompt too long), DeadlineExceeded.
+        """
+        ...
+
 
 class EngineObserver(Protocol):
     """Receives engine events; the metrics module implements it."""
@@ -60,6 +70,9 @@ class EngineObserver(Protocol):
     def rejected(self, model_id: str, reason: str) -> None:
         """A request was refused before it ran (`overloaded`, `deadline`)."""
 
+    def generation_done(self, model_id: str, reason: str, tokens: int) -> None:
+        """An answer ended (`stop`, `length`, `cancelled`, `error`) after `tokens` generated tokens."""
+
 
 class NullObserver:
     """An observer that ignores everything."""
@@ -71,4 +84,7 @@ class NullObserver:
         """Ignore."""
 
     def rejected(self, model_id: str, reason: str) -> None:
+        """Ignore."""
+
+    def generation_done(self, model_id: str, reason: str, tokens: int) -> None:
         """Ignore."""

@@ -46,6 +46,10 @@ class Metrics:
             "aiserve_rejections", "Requests refused before running, by reason.", ["model", "reason"], registry=r
         )
         self.models_ready = Gauge("aiserve_models_ready", "Models loaded and warmed.", registry=r)
+        self.generations = Counter(
+            "aiserve_generations", "Answers generated, by how they ended.", ["model", "reason"], registry=r
+        )
+        self.generated_tokens = Counter("aiserve_generated_tokens", "Tokens generated.", ["model"], registry=r)
 
     def observe_request(self, route: str, model: str, status: int, latency_s: float, queue_s: float | None) -> None:
         """Count one finished HTTP request."""
@@ -66,6 +70,11 @@ class Metrics:
     def rejected(self, model_id: str, reason: str) -> None:
         """Count a refused request."""
         self.rejections.labels(model_id, reason).inc()
+
+    def generation_done(self, model_id: str, reason: str, tokens: int) -> None:
+        """Count one finished answer and its tokens."""
+        self.generations.labels(model_id, reason).inc()
+        self.generated_tokens.labels(model_id).inc(tokens)
 
     def render(self) -> bytes:
         """The exposition text."""

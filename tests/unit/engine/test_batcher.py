@@ -70,6 +70,9 @@ class RecordingObserver:
     def rejected(self, model_id: str, reason: str) -> None:
         self.rejections.append((model_id, reason))
 
+    def generation_done(self, model_id: str, reason: str, tokens: int) -> None:
+        raise AssertionError("the batcher generates no text")
+
 
 _REFERENCE = DummyBackend(Path("."), threads=1, options={})
 

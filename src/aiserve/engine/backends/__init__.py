@@ -6,20 +6,24 @@ import importlib
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.generation import GenerationBackend
 
 BACKENDS: dict[str, str] = {
     "onnx-embedding": "aiserve.engine.backends.onnx_embedding:OnnxEmbeddingBackend",
     "onnx-classifier": "aiserve.engine.backends.onnx_classifier:OnnxClassifierBackend",
     "dummy": "aiserve.engine.backends.dummy:DummyBackend",
+    "llama-cpp": "aiserve.engine.backends.llama_cpp:LlamaCppBackend",
 }
 
+AnyBackend = ModelBackend[Any, Any, Any, Any] | GenerationBackend
 
-def resolve_backend(name: str) -> type[ModelBackend[Any, Any, Any, Any]]:
+
+def resolve_backend(name: str) -> type[AnyBackend]:
     """The backend class registered under `name`."""
     try:
         target = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(BACKENDS))}") from None
     module_name, _, attr = target.partition(":")
-    cls: type[ModelBackend[Any, Any, Any, Any]] = getattr(importlib.import_module(module_name), attr)
+    cls: type[AnyBackend] = getattr(importlib.import_module(module_name), attr)
     return cls

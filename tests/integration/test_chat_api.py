@@ -1,0 +1,132 @@
+"""Chat and text completions on the real SmolLM2-135M-Instruct (llama.cpp), in process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.integration
+
+MODEL = "smollm2-135m-instruct"
+# a 135M model needs the nudge to answer greedily in one sentence
+FRANCE = [
+    {"role": "system", "content": "Answer in one short sentence."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def chat(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/v1/chat/completions", json={"model": MODEL, "temperature": 0, **body})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def events(client: TestClient, path: str, body: dict[str, Any]) -> list[str]:
+    with client.stream("POST", path, json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = "".join(response.iter_text())
+    return [block for block in raw.split("\n\n") if block]
+
+
+def test_capital_of_france(client: TestClient) -> None:
+    body = chat(client, messages=FRANCE, max_tokens=40)
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    assert body["model"] == MODEL
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant"
+    assert "Paris" in choice["message"]["content"]
+    assert choice["finish_reason"] in {"stop", "length"}
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 5
+    assert 0 < usage["completion_tokens"] <= 40
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_greedy_is_deterministic_and_length_is_reported(client: TestClient) -> None:
+    first = chat(client, messages=FRANCE, max_tokens=4)
+    second = chat(client, messages=FRANCE, max_tokens=4)
+    assert first["choices"][0]["message"] == second["choices"][0]["message"]
+    assert first["choices"][0]["finish_reason"] == "length"
+    assert first["usage"]["completion_tokens"] == 4
+
+
+def test_content_parts_and_system_messages(client: TestClient) -> None:
+    parts = [{"type": "text", "text": "What is the capital "}, {"type": "text", "text": "of France?"}]
+    messages = [{"role": "developer", "content": "Answer in one short sentence."}, {"role": "user", "content": parts}]
+    assert "Paris" in chat(client, messages=messages, max_tokens=40)["choices"][0]["message"]["content"]
+
+
+def test_stream_matches_the_whole_answer(client: TestClient) -> None:
+    whole = chat(client, messages=FRANCE, max_tokens=24)
+    blocks = events(client, "/v1/chat/completions", {"model": MODEL, "messages": FRANCE, "max_tokens": 24,
+                                                     "temperature": 0, "stream": True,
+                                                     "stream_options": {"include_usage": True}})  # fmt: skip
+    assert blocks[-1] == "data: [DONE]"
+    chunks = [json.loads(b.removeprefix("data: ")) for b in blocks[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text == whole["choices"][0]["message"]["content"]
+    finals = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert finals == [whole["choices"][0]["finish_reason"]]
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == whole["usage"]
+
+
+def test_text_completion_plain_and_streamed(client: TestClient) -> None:
+    body = {"model": MODEL, "prompt": "The capital of France is", "max_tokens": 12, "temperature": 0}
+    whole = client.post("/v1/completions", json=body).json()
+    assert whole["object"] == "text_completion"
+    assert whole["choices"][0]["text"].startswith(" Paris")
+    blocks = events(client, "/v1/completions", {**body, "stream": True})
+    chunks = [json.loads(b.removeprefix("data: ")) for b in blocks[:-1]]
+    assert "".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"messages": FRANCE, "n": 2}, 400, "'n' must be 1"),
+        ({"messages": FRANCE, "stop": ["a", "b", "c", "d", "e"]}, 400, "up to 4"),
+        ({"messages": FRANCE, "max_tokens": 5000}, 400, "context window of 2048"),
+        ({"messages": FRANCE, "model": "gpt-17"}, 404, "does not exist"),
+        ({"messages": FRANCE, "model": "all-minilm-l6-v2"}, 400, "not a chat model"),
+        ({"messages": []}, 422, "messages"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, 422, "role"),
+        ({"messages": FRANCE, "temperature": 3}, 422, "temperature"),
+    ],
+)
+def test_bad_requests(client: TestClient, body: dict[str, Any], status: int, fragment: str) -> None:
+    response = client.post("/v1/chat/completions", json={"model": MODEL, **body})
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]["message"]
+
+
+def test_stream_errors_before_the_first_token_are_plain_http_errors(client: TestClient) -> None:
+    body = {"model": MODEL, "messages": FRANCE, "max_tokens": 5000, "stream": True}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400
+    assert "2048" in response.json()["error"]["message"]
+
+
+def test_course_endpoints(client: TestClient) -> None:
+    assert client.get("/v1/hello").json() == {"message": "Hello from aiserve!"}
+    reply = client.post("/v1/chat", json={"message": "What is the capital of France?", "temperature": 0,
+                                           "max_tokens": 40})  # fmt: skip
+    assert reply.status_code == 200
+    assert reply.json()["model"] == MODEL
+    assert reply.json()["reply"].strip()
+    assert client.post("/v1/chat", json={}).status_code == 422
+    assert client.post("/v1/chat", json={"message": 42}).status_code == 422
+    blocks = events(client, "/v1/chat/stream", {"message": "What is the capital of France?", "temperature": 0,
+                                                "max_tokens": 40})  # fmt: skip
+    assert blocks[-1] == "data: [DONE]"
+    # the course's client: print each event's text after "data: " without adding anything
+    printed = "".join("\n".join(line[6:] for line in b.split("\n")) for b in blocks[:-1])
+    assert printed == reply.json()["reply"]

@@ -1,0 +1,155 @@
+"""The generation scheduler with a fake backend: order, queue limit, cancellation within a step, deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from aiserve.engine.generation import (
+    Event,
+    Finished,
+    GenerationBackend,
+    GenerationRequest,
+    Generator,
+    Piece,
+    SamplingParams,
+)
+from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
+
+pytestmark = pytest.mark.unit
+
+GUARD_S = 5.0
+
+
+class CountingBackend(GenerationBackend):
+    """Says "tok0 tok1 …"; waits on `gate` before each token when one is set; records steps and prompts."""
+
+    runtime = "fake"
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        super().__init__(Path("."), threads=1, options={})
+        self.gate = gate
+        self.steps = 0
+        self.prompts: list[str] = []
+        self.started = threading.Event()
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
+        return " | ".join(f"{role}: {text}" for role, text in messages)
+
+    def generate(self, request: GenerationRequest, stopped: Callable[[], bool]) -> Iterator[Event]:
+        prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
+        if prompt == "too long":
+            raise InvalidInput("too long", param="max_tokens")
+        if prompt == "crash":
+            raise RuntimeError("boom")
+        self.prompts.append(prompt)
+        self.started.set()
+        for i in range(request.params.max_tokens):
+            if self.gate is not None:
+                self.gate.wait(GUARD_S)
+            if stopped():
+                yield Finished("cancelled", 1, i)
+                return
+            self.steps += 1
+            yield Piece(f"tok{i} ")
+        yield Finished("length", 1, request.params.max_tokens)
+
+
+async def collect(gen: Generator, prompt: str, tokens: int = 3, timeout_s: float = 30) -> list[Event]:
+    request = GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=tokens))
+    return [event async for event in gen.stream(request, timeout_s=timeout_s)]
+
+
+@pytest.mark.asyncio
+async def test_answers_stream_in_order_and_requests_run_first_come_first_served() -> None:
+    backend = CountingBackend()
+    gen = Generator("m", backend, max_queue=8)
+    async with asyncio.timeout(GUARD_S):
+        first, second = await asyncio.gather(collect(gen, "a"), collect(gen, "b"))
+        await gen.close()
+    assert first == [Piece("tok0 "), Piece("tok1 "), Piece("tok2 "), Finished("length", 1, 3)]
+    assert second == first
+    assert backend.prompts == ["a", "b"]
+    assert gen.waiting == 0
+
+
+@pytest.mark.asyncio
+async def test_full_queue_is_refused_before_the_backend_sees_the_prompt() -> None:
+    gate = threading.Event()
+    backend = CountingBackend(gate)
+    gen = Generator("m", backend, max_queue=2)
+    async with asyncio.timeout(GUARD_S):
+        running = [asyncio.ensure_future(collect(gen, p)) for p in ("a", "b")]
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded):
+            await collect(gen, "refused")
+        gate.set()
+        await asyncio.gather(*running)
+        await gen.close()
+    assert "refused" not in backend.prompts
+
+
+@pytest.mark.asyncio
+async def test_leaving_the_stream_stops_generation_within_a_step() -> None:
+    gate = threading.Event()
+    backend = CountingBackend(gate)
+    gen = Generator("m", backend, max_queue=4)
+    async with asyncio.timeout(GUARD_S):
+        stream = gen.stream(GenerationRequest(prompt="long", params=SamplingParams(max_tokens=10_000)), timeout_s=30)
+        gate.set()
+        assert isinstance(await anext(stream), Piece)
+        await stream.aclose()  # the client went away
+        assert await collect(gen, "next", tokens=2) == [Piece("tok0 "), Piece("tok1 "), Finished("length", 1, 2)]
+        await gen.close()
+    assert backend.steps < 10_000
+
+
+@pytest.mark.asyncio
+async def test_deadline_and_errors_reach_the_caller() -> None:
+    gate = threading.Event()
+    gen = Generator("m", CountingBackend(gate), max_queue=4)
+    async with asyncio.timeout(GUARD_S):
+        threading.Timer(0.3, gate.set).start()
+        with pytest.raises(DeadlineExceeded):
+            await collect(gen, "slow", tokens=50, timeout_s=0.1)
+        with pytest.raises(InvalidInput, match="too long"):
+            await collect(gen, "too long")
+        with pytest.raises(ModelFailed):
+            await collect(gen, "crash")
+        assert len(await collect(gen, "still serving")) == 4
+        await gen.close()
+
+
+@pytest.mark.asyncio
+async def test_messages_use_the_chat_template() -> None:
+    backend = CountingBackend()
+    gen = Generator("m", backend, max_queue=4)
+    request = GenerationRequest(messages=(("system", "be brief"), ("user", "hi")), params=SamplingParams(max_tokens=1))
+    async with asyncio.timeout(GUARD_S):
+        events = [event async for event in gen.stream(request, timeout_s=30)]
+        await gen.close()
+    assert backend.prompts == ["system: be brief | user: hi"]
+    assert events[-1] == Finished("length", 1, 1)
+
+
+@pytest.mark.asyncio
+async def test_a_request_queued_behind_a_stuck_one_still_times_out() -> None:
+    gate = threading.Event()
+    backend = CountingBackend(gate)
+    gen = Generator("m", backend, max_queue=4)
+    async with asyncio.timeout(GUARD_S):
+        stuck = asyncio.ensure_future(collect(gen, "stuck", tokens=2))
+        await asyncio.to_thread(backend.started.wait, GUARD_S)
+        with pytest.raises(DeadlineExceeded):
+            await collect(gen, "waiting", timeout_s=0.1)
+        gate.set()
+        await stuck
+        await gen.close()
+    assert backend.prompts == ["stuck"]  # the one that gave up never ran
