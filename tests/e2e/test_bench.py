@@ -68,3 +68,22 @@ def test_bench_classify_reports_the_ratio_and_device_figures(data_dir: Path) -> 
     assert facts["latency_ms_batch1"] > 0
     assert 4_000_000 < facts["parameters"] < 5_500_000  # EfficientNet-Lite0: 4.65 M
     assert facts["fp32_mb"] == pytest.approx(facts["parameters"] * 4 / 1e6, abs=0.1)
+
+
+def test_bench_chat_reports_ttft_and_token_rates(data_dir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "aiserve", "bench", "chat", "--concurrency", "1,2", "--duration", "2",
+         "--max-tokens", "8", "--offline", "--json", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+    for level in report["levels"]:
+        assert level["errors"] == 0
+        assert level["requests"] > 0
+        assert level["aggregate_tokens_per_s"] > 0
+        assert 0 < level["ttft_p50_ms"] <= level["ttft_p95_ms"]
+    assert report["offline"]["runtime"] == "llama.cpp"
+    assert report["offline"]["tokens"] == 8
+    assert report["ratio_aggregate8_over_single"] is None  # no 8-stream level in this short run

@@ -71,6 +71,55 @@ def classify(
     _run(cfg, settings_from(config, data_dir=data_dir, engine__device=device), as_json, classifier_facts)
 
 
+@app.command("chat")
+def chat(
+    concurrency: Annotated[str, typer.Option(help="Comma-separated stream counts.")] = "1,2,4,8",
+    duration: DurationOpt = 20.0,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
+    offline: Annotated[bool, typer.Option(help="Also measure single-stream decode speed in process.")] = False,
+    url: UrlOpt = None,
+    model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Concurrent streaming chats: time to first token (p50/p95), per-stream and aggregate tokens/s, request
+    rate; the ratio of aggregate tokens/s at 8 streams to 1 stream."""
+    from aiserve.bench.chat import run_chat_bench
+
+    settings = settings_from(config, data_dir=data_dir)
+    with Console(stderr=True).status("streaming chats…") if not as_json else _Quiet():
+        report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
+                                max_tokens=max_tokens, url=url, offline=offline)  # fmt: skip
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    title = f"streaming /v1/chat/completions, {report['model']}, {report['max_tokens']} tokens"
+    table = Table("streams", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms", "errors",
+                  title=title)  # fmt: skip
+    for lv in report["levels"]:
+        table.add_row(str(lv["concurrency"]), f"{lv['requests_per_s']:.2f}", f"{lv['aggregate_tokens_per_s']:.1f}",
+                      f"{lv['stream_tokens_per_s']:.1f}", f"{lv['ttft_p50_ms']:.0f}", f"{lv['ttft_p95_ms']:.0f}",
+                      str(lv["errors"]))  # fmt: skip
+    console = Console()
+    console.print(table)
+    if "offline" in report:
+        off = report["offline"]
+        console.print(f"Offline single stream ({off['runtime']}): {off['tokens_per_s']} tok/s")
+    if report["ratio_aggregate8_over_single"] is not None:
+        console.print(
+            f"Aggregate tok/s at 8 streams / 1 stream = [bold]{report['ratio_aggregate8_over_single']:.2f}[/bold]"
+        )
+
+
+class _Quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _levels(concurrency: str) -> tuple[int, ...]:
     return tuple(int(c) for c in concurrency.split(",") if c.strip())
 

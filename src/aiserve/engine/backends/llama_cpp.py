@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class LlamaCppBackend(GenerationBackend):
         """Open the GGUF and its chat template."""
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        _close_devnull_at_exit()
 
         llm = Llama(
             model_path=str(self.model_dir / "model.gguf"),
@@ -100,3 +103,14 @@ class LlamaCppBackend(GenerationBackend):
     def info(self) -> dict[str, Any]:
         """Context window and device."""
         return {"device": self.device, "max_input_tokens": self.context_window}
+
+
+def _close_devnull_at_exit() -> None:
+    """llama-cpp-python keeps two /dev/null files open for its whole life and never closes them, which makes
+    Python warn at exit; close them then."""
+    from llama_cpp import _utils
+
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(_utils, name, None)
+        if handle is not None:
+            atexit.register(handle.close)

@@ -1,0 +1,136 @@
+"""`aiserve bench chat`: concurrent streaming chats: time to first token, per-stream and aggregate tokens/s.
+
+Each client streams `/v1/chat/completions` answers of a fixed length back to back; a token is a content chunk.
+`--offline` runs the runtime in process for one stream, the single-stream decode speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from aiserve.bench.server import ServerProcess
+from aiserve.settings import Settings
+
+PROMPT = "Write a short story about a robot who learns to paint."
+
+
+@dataclass
+class ChatLevel:
+    """What one concurrency level measured."""
+
+    concurrency: int
+    requests: int = 0
+    errors: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    ttft_ms: list[float] = field(default_factory=list)
+    stream_tokens_per_s: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary figures."""
+        ttft = sorted(self.ttft_ms) or [0.0]
+        return {
+            "concurrency": self.concurrency,
+            "requests": self.requests,
+            "errors": self.errors,
+            "requests_per_s": round(self.requests / self.elapsed_s, 3) if self.elapsed_s else 0.0,
+            "aggregate_tokens_per_s": round(self.tokens / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "stream_tokens_per_s": round(statistics.fmean(self.stream_tokens_per_s), 1)
+            if self.stream_tokens_per_s
+            else 0,
+            "ttft_p50_ms": round(ttft[len(ttft) // 2], 1),
+            "ttft_p95_ms": round(ttft[min(len(ttft) - 1, int(len(ttft) * 0.95))], 1),
+        }
+
+
+async def _client(url: str, body: bytes, level: ChatLevel, until: float) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            first: float | None = None
+            tokens = 0
+            try:
+                async with client.stream("POST", "/v1/chat/completions", content=body,
+                                         headers={"content-type": "application/json"}) as response:  # fmt: skip
+                    if response.status_code != 200:
+                        level.errors += 1
+                        await response.aread()
+                        continue
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data: {"):
+                            continue
+                        choices = orjson.loads(line[6:]).get("choices") or [{}]
+                        if choices[0].get("delta", {}).get("content"):
+                            tokens += 1
+                            if first is None:
+                                first = time.perf_counter()
+            except httpx.HTTPError:
+                level.errors += 1
+                continue
+            done = time.perf_counter()
+            level.requests += 1
+            level.tokens += tokens
+            if first is not None:
+                level.ttft_ms.append((first - started) * 1000)
+                if tokens > 1 and done > first:
+                    level.stream_tokens_per_s.append((tokens - 1) / (done - first))
+
+
+async def _level(url: str, body: bytes, concurrency: int, duration_s: float) -> ChatLevel:
+    level = ChatLevel(concurrency)
+    started = time.monotonic()
+    await asyncio.gather(*(_client(url, body, level, started + duration_s) for _ in range(concurrency)))
+    level.elapsed_s = time.monotonic() - started
+    return level
+
+
+def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str, Any]:
+    """Single-stream tokens/s of the runtime, in process."""
+    from aiserve.engine.generation import Finished, GenerationBackend, GenerationRequest, SamplingParams
+    from aiserve.registry.catalog import catalog
+    from aiserve.registry.registry import find_spec, load_backend
+
+    backend = load_backend(settings, find_spec(model, catalog(settings)), warmup_batch=1)
+    assert isinstance(backend, GenerationBackend)
+    request = GenerationRequest(
+        messages=(("user", PROMPT),), params=SamplingParams(max_tokens=max_tokens, temperature=0)
+    )
+    started = time.perf_counter()
+    tokens = sum(e.completion_tokens for e in backend.generate(request, lambda: False) if isinstance(e, Finished))
+    elapsed = time.perf_counter() - started
+    backend.unload()
+    return {"runtime": backend.runtime, "tokens": tokens, "tokens_per_s": round(tokens / elapsed, 1)}
+
+
+def run_chat_bench(
+    settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
+    url: str | None, offline: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate."""
+    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
+                         "temperature": 0.7, "seed": 1, "stream": True})  # fmt: skip
+
+    def sweep(target: str) -> list[dict[str, Any]]:
+        return [asyncio.run(_level(target, body, c, duration_s)).to_dict() for c in concurrency]
+
+    if url:
+        levels = sweep(url)
+    else:
+        args = ["--model", model, "--log-level", "warning", "--data-dir", str(settings.data_dir)]
+        with ServerProcess(args) as server:
+            levels = sweep(server.url)
+    rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels}
+    ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
+    report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,
+                              "ratio_aggregate8_over_single": ratio}  # fmt: skip
+    if offline:
+        report["offline"] = offline_decode(settings, model, max_tokens)
+    return report
