@@ -13,7 +13,7 @@ from aiserve.errors import AiserveError
 
 app = typer.Typer(
     name="aiserve",
-    help="Your own AI API server: embeddings and image classification on hardware you control.",
+    help="Your own AI API server: embeddings, image classification and chat on hardware you control.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
