@@ -153,16 +153,17 @@ class Generator:
             raise ModelNotReady(f"The model '{self.model_id}' is shutting down.")
         if self._waiting >= self.max_queue:
             raise Overloaded(f"The model '{self.model_id}' has {self._waiting} requests waiting.", retry_after=2.0)
-        job = _Job(request, asyncio.get_running_loop(), asyncio.Queue(), time.monotonic() + timeout_s)
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s)
         self._waiting += 1
         self._live.add(job)
         self._jobs.put(job)
+        # one timer per request (not one per token): a request stuck behind others still gets its 504 on time
+        late = DeadlineExceeded("The answer did not finish within the request's deadline.")
+        timer = loop.call_later(timeout_s, job.events.put_nowait, late)
         try:
             while True:
-                try:  # a request stuck behind others still gets its 504 on time
-                    item = await asyncio.wait_for(job.events.get(), max(job.deadline - time.monotonic(), 0.001))
-                except TimeoutError:
-                    raise DeadlineExceeded("The answer did not finish within the request's deadline.") from None
+                item = await job.events.get()
                 if item is _DONE:
                     return
                 if isinstance(item, BaseException):
@@ -170,6 +171,7 @@ class Generator:
                 assert isinstance(item, Piece | Finished)
                 yield item
         finally:
+            timer.cancel()
             job.cancelled.set()
             self._live.discard(job)
 
