@@ -115,6 +115,9 @@ class ChatSettings(_Group):
     """Tokens generated when the request does not say."""
     max_queue: int = Field(default=32, ge=1)
     """Requests waiting or running per chat model; beyond it 503 with Retry-After, before any tokenising."""
+    slots: int = Field(default=0, ge=0, le=64)
+    """Answers generated at the same time per chat model (0: one per CPU core); the inference threads are shared
+    out between them. Each slot holds its own context (KV cache) over the same memory-mapped weights."""
 
 
 class ModelsSettings(_Group):

@@ -88,10 +88,13 @@ class GenerationBackend(ABC):
     def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
         """The conversation `(role, text)` rendered with the model's own chat template, ready for the answer."""
 
+    slots: int = 1
+    """Answers this backend can generate at the same time; the scheduler runs one worker thread per slot."""
+
     @abstractmethod
-    def generate(self, request: GenerationRequest, stopped: Callable[[], bool]) -> Iterator[Event]:
-        """Yield pieces of text, then one `Finished`. Check `stopped()` once per token and end when it is true.
-        Raise `InvalidInput` when the prompt plus `max_tokens` does not fit the context window."""
+    def generate(self, request: GenerationRequest, stopped: Callable[[], bool], slot: int = 0) -> Iterator[Event]:
+        """Yield pieces of text, then one `Finished`, using slot `slot`. Check `stopped()` once per token and end
+        when it is true. Raise `InvalidInput` when the prompt plus `max_tokens` does not fit the context window."""
 
     def warmup(self) -> None:
         """Generate one token so the first request is not slow."""
@@ -123,7 +126,7 @@ class _Job:
 
 
 class Generator:
-    """Runs one generation backend for many clients, one answer at a time, first come first served."""
+    """Runs one generation backend for many clients, first come first served, `backend.slots` answers at a time."""
 
     def __init__(
         self, model_id: str, backend: GenerationBackend, *, max_queue: int, observer: EngineObserver | None = None
@@ -138,8 +141,12 @@ class Generator:
         self._waiting = 0
         self._closing = False
         self._live: set[_Job] = set()
-        self._thread = threading.Thread(target=self._work, name=f"generate-{model_id}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, args=(slot,), name=f"generate-{model_id}-{slot}", daemon=True)
+            for slot in range(backend.slots)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def waiting(self) -> int:
@@ -175,23 +182,23 @@ class Generator:
             job.cancelled.set()
             self._live.discard(job)
 
-    def _work(self) -> None:
+    def _work(self, slot: int) -> None:
         while (job := self._jobs.get()) is not None:
             try:
-                self._run(job)
+                self._run(job, slot)
             finally:
                 job.loop.call_soon_threadsafe(self._release)
 
     def _release(self) -> None:
         self._waiting -= 1
 
-    def _run(self, job: _Job) -> None:
+    def _run(self, job: _Job, slot: int) -> None:
         if job.cancelled.is_set():
             job.push(_DONE)
             return
         reason, tokens = "error", 0
         try:
-            for event in self.backend.generate(job.request, job.stopped):
+            for event in self.backend.generate(job.request, job.stopped, slot):
                 if isinstance(event, Finished):
                     reason, tokens = event.finish_reason, event.completion_tokens
                     if time.monotonic() > job.deadline and not job.cancelled.is_set():
@@ -219,5 +226,7 @@ class Generator:
             for job in list(self._live):
                 job.push(ModelNotReady(f"The model '{self.model_id}' is shutting down."))
                 job.cancelled.set()
-        self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join, 5.0)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 5.0)

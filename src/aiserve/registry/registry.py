@@ -66,6 +66,8 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> A
         options["truncate"] = settings.models.embeddings.truncate
     elif spec.task == "classification":
         options["max_pixels"] = settings.models.classification.max_image_pixels
+    elif spec.task == "chat":
+        options.setdefault("slots", settings.models.chat.slots or settings.cpu_threads())
     backend = resolve_backend(spec.backend)(folder, threads=settings.cpu_threads(), options=options)
     backend.load()
     if isinstance(backend, GenerationBackend):

@@ -43,7 +43,7 @@ class CountingBackend(GenerationBackend):
     def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
         return " | ".join(f"{role}: {text}" for role, text in messages)
 
-    def generate(self, request: GenerationRequest, stopped: Callable[[], bool]) -> Iterator[Event]:
+    def generate(self, request: GenerationRequest, stopped: Callable[[], bool], slot: int = 0) -> Iterator[Event]:
         prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
         if prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
@@ -153,3 +153,22 @@ async def test_a_request_queued_behind_a_stuck_one_still_times_out() -> None:
         await stuck
         await gen.close()
     assert backend.prompts == ["stuck"]  # the one that gave up never ran
+
+
+@pytest.mark.asyncio
+async def test_slots_run_answers_side_by_side() -> None:
+    gate = threading.Event()
+    backend = CountingBackend(gate)
+    backend.slots = 2
+    gen = Generator("m", backend, max_queue=8)
+    async with asyncio.timeout(GUARD_S):
+        streams = [asyncio.ensure_future(collect(gen, p, tokens=2)) for p in ("a", "b", "c")]
+        while len(backend.prompts) < 2:
+            await asyncio.sleep(0.01)
+        # two answers started while the first is still held: they share the model; the third waits its turn
+        assert sorted(backend.prompts) == ["a", "b"]
+        gate.set()
+        results = await asyncio.gather(*streams)
+        await gen.close()
+    assert all(r[-1] == Finished("length", 1, 2) for r in results)
+    assert sorted(backend.prompts) == ["a", "b", "c"]

@@ -7,14 +7,15 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from aiserve.engine.generation import Event, Finished, GenerationBackend, GenerationRequest, Piece
+from aiserve.engine.generation import Event, Finished, GenerationBackend, GenerationRequest, Piece, SamplingParams
 from aiserve.errors import InvalidInput
 
 
 class LlamaCppBackend(GenerationBackend):
     """`model.gguf` in the model folder; the prompt is built with the chat template stored in the GGUF.
 
-    Options: `context_window` (tokens, default 2048).
+    Options: `context_window` (tokens per answer, default 2048), `slots` (answers generated at the same time, each
+    in its own llama.cpp context over the same memory-mapped weights; the threads are shared out between them).
     """
 
     runtime = "llama.cpp"
@@ -22,7 +23,8 @@ class LlamaCppBackend(GenerationBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.context_window = int(self.options.get("context_window", 2048))
-        self._llm: Any = None
+        self.slots = max(1, int(self.options.get("slots", 1)))
+        self._llms: list[Any] = []
         self._format: Any = None
 
     def load(self) -> None:
@@ -32,26 +34,30 @@ class LlamaCppBackend(GenerationBackend):
 
         _close_devnull_at_exit()
 
-        llm = Llama(
-            model_path=str(self.model_dir / "model.gguf"),
-            n_ctx=self.context_window,
-            n_threads=self.threads,
-            n_gpu_layers=-1 if self.device == "cuda" else 0,
-            verbose=False,
-        )
+        llms = [
+            Llama(
+                model_path=str(self.model_dir / "model.gguf"),
+                n_ctx=self.context_window,
+                n_threads=max(1, self.threads // self.slots),
+                n_gpu_layers=-1 if self.device == "cuda" else 0,
+                verbose=False,
+            )
+            for _ in range(self.slots)
+        ]
+        llm = llms[0]
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError("the GGUF file has no chat template")
         eos = llm.detokenize([llm.token_eos()], special=True).decode(errors="ignore")
         bos = llm.detokenize([llm.token_bos()], special=True).decode(errors="ignore")
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        self._llm = llm
+        self._llms = llms
 
     def unload(self) -> None:
         """Free the model."""
-        if self._llm is not None:
-            self._llm.close()
-        self._llm = None
+        for llm in self._llms:
+            llm.close()
+        self._llms = []
 
     def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
         """The GGUF's own template, with the assistant's turn opened."""
@@ -59,15 +65,12 @@ class LlamaCppBackend(GenerationBackend):
         prompt: str = rendered.prompt
         return prompt
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens in `text`, special tokens parsed."""
-        return len(self._llm.tokenize(text.encode(), add_bos=False, special=True))
-
-    def generate(self, request: GenerationRequest, stopped: Callable[[], bool]) -> Iterator[Event]:
-        """Stream the answer token by token; stops within one token when `stopped()` turns true."""
+    def generate(self, request: GenerationRequest, stopped: Callable[[], bool], slot: int = 0) -> Iterator[Event]:
+        """Stream the answer token by token in context `slot`; stops within one token when `stopped()` is true."""
+        llm = self._llms[slot]
         params = request.params
         prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
-        tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
         if len(tokens) + params.max_tokens > self.context_window:
             raise InvalidInput(
                 f"The prompt has {len(tokens)} tokens and max_tokens is {params.max_tokens}: "
@@ -75,7 +78,7 @@ class LlamaCppBackend(GenerationBackend):
                 f"{self.context_window} tokens.",
                 param="max_tokens",
             )
-        stream = self._llm.create_completion(
+        stream = llm.create_completion(
             prompt=tokens,
             max_tokens=params.max_tokens,
             temperature=params.temperature,
@@ -97,12 +100,20 @@ class LlamaCppBackend(GenerationBackend):
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         # a full budget is exact; otherwise count the answer with the model's own tokenizer
-        completion = params.max_tokens if finish == "length" else (self.count_tokens("".join(text)) if text else 0)
+        answer = "".join(text).encode()
+        completion = params.max_tokens if finish == "length" else len(llm.tokenize(answer, add_bos=False, special=True))
         yield Finished(finish, len(tokens), completion)
 
+    def warmup(self) -> None:
+        """One token in every slot."""
+        for slot in range(self.slots):
+            warm = GenerationRequest(messages=(("user", "Hello"),), params=SamplingParams(max_tokens=1, temperature=0))
+            for _ in self.generate(warm, lambda: False, slot):
+                pass
+
     def info(self) -> dict[str, Any]:
-        """Context window and device."""
-        return {"device": self.device, "max_input_tokens": self.context_window}
+        """Context window, slots and device."""
+        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.slots}
 
 
 def _close_devnull_at_exit() -> None:
