@@ -3,8 +3,10 @@ client that leaves mid-answer."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -91,3 +93,24 @@ def test_a_client_that_leaves_frees_the_model_within_a_step(server: ServerProces
     )
     assert tokens is not None
     assert float(tokens.group(1)) < 1500  # the abandoned answer stopped long before its budget
+
+
+def test_full_queue_and_a_deadline_mid_stream(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AISERVE_MODELS__CHAT__SLOTS", "1")
+    monkeypatch.setenv("AISERVE_MODELS__CHAT__MAX_QUEUE", "1")
+    monkeypatch.setenv("AISERVE_SERVER__REQUEST_TIMEOUT_S", "2")
+    story = [{"role": "user", "content": "Write a very long story about a dragon who learns to cook."}]
+    body = {"model": MODEL, "messages": story, "max_tokens": 1500, "temperature": 0, "stream": True}
+    with ServerProcess(["--data-dir", str(data_dir), "--model", MODEL, "--log-level", "warning"]) as small:
+        with httpx.stream("POST", f"{small.url}/v1/chat/completions", json=body, timeout=60) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: {")  # the answer has started
+            busy = httpx.post(f"{small.url}/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+            assert busy.status_code == 503
+            assert int(busy.headers["retry-after"]) >= 1
+            assert busy.json()["error"]["code"] == "overloaded"
+            events = [line for line in lines if line.startswith("data: ")]
+        # the 2 s deadline passed mid-answer: the stream ends with an error event, then [DONE]
+        assert events[-1] == "data: [DONE]"
+        error = json.loads(events[-2].removeprefix("data: "))
+        assert error["error"]["code"] == "deadline_exceeded"
