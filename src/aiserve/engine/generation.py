@@ -13,11 +13,11 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from aiserve.engine.runtime import Runtime
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
 
 if TYPE_CHECKING:
@@ -65,23 +65,16 @@ class Finished:
 Event = Piece | Finished
 
 
-class GenerationBackend(ABC):
+class GenerationBackend(Runtime, ABC):
     """A text-generation runtime. `generate` runs on the scheduler's worker thread."""
 
     task: ClassVar[str] = "chat"
-    runtime: ClassVar[str]
-
-    def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
-        self.model_dir = model_dir
-        self.threads = threads
-        self.options = dict(options)
-        self.device = str(self.options.get("device", "cpu"))
 
     @abstractmethod
     def load(self) -> None:
         """Load the weights."""
 
-    def unload(self) -> None:  # noqa: B027 - optional hook
+    def unload(self) -> None:
         """Release the weights."""
 
     @abstractmethod

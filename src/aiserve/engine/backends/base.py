@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
 
+from aiserve.engine.runtime import Runtime
 from aiserve.errors import AiserveError
 
 In = TypeVar("In")
@@ -15,21 +15,12 @@ Raw = TypeVar("Raw")
 Out = TypeVar("Out")
 
 
-class ModelBackend(ABC, Generic[In, Batch, Raw, Out]):
+class ModelBackend(Runtime, ABC, Generic[In, Batch, Raw, Out]):
     """A model runtime. The batcher calls `run_batch` on a worker thread, never on the event loop.
 
     `postprocess` returns one entry per input: the output, or an `AiserveError` for an input that cannot be
     served (so one bad input fails its own request, not the whole batch).
     """
-
-    task: ClassVar[str]
-    runtime: ClassVar[str]
-
-    def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
-        self.model_dir = model_dir
-        self.threads = threads
-        self.options = dict(options)
-        self.device = str(self.options.get("device", "cpu"))
 
     @abstractmethod
     def load(self) -> None:
