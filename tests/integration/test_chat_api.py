@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import MakeSettings
+from tests.integration.conftest import running_app
+
 pytestmark = pytest.mark.integration
 
-MODEL = "smollm2-135m-instruct"
+MODEL = "smollm2-135m-instruct"  # the name answers carry: each app serves one runtime as the default version
+
+
+@pytest.fixture(
+    scope="module", params=["smollm2-135m-instruct@1", "smollm2-135m-instruct@hf"], ids=["llama.cpp", "transformers"]
+)
+def runtime(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Iterator[tuple[TestClient, str]]:
+    """The same suite on both runtimes."""
+    with running_app(make_settings(models={"enabled": [request.param, "all-minilm-l6-v2"]})) as client:
+        yield client, request.param
+
+
 # a 135M model needs the nudge to answer greedily in one sentence
 FRANCE = [
     {"role": "system", "content": "Answer in one short sentence."},
@@ -18,8 +33,9 @@ FRANCE = [
 ]
 
 
-def chat(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/v1/chat/completions", json={"model": MODEL, "temperature": 0, **body})
+def chat(runtime: tuple[TestClient, str], **body: Any) -> dict[str, Any]:
+    client, model = runtime
+    response = client.post("/v1/chat/completions", json={"model": model, "temperature": 0, **body})
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -33,8 +49,9 @@ def events(client: TestClient, path: str, body: dict[str, Any]) -> list[str]:
     return [block for block in raw.split("\n\n") if block]
 
 
-def test_capital_of_france(client: TestClient) -> None:
-    body = chat(client, messages=FRANCE, max_tokens=40)
+def test_capital_of_france(runtime: tuple[TestClient, str]) -> None:
+    client, model = runtime
+    body = chat(runtime, messages=FRANCE, max_tokens=40)
     assert body["object"] == "chat.completion"
     assert body["id"].startswith("chatcmpl-")
     assert body["model"] == MODEL
@@ -48,23 +65,24 @@ def test_capital_of_france(client: TestClient) -> None:
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
-def test_greedy_is_deterministic_and_length_is_reported(client: TestClient) -> None:
-    first = chat(client, messages=FRANCE, max_tokens=4)
-    second = chat(client, messages=FRANCE, max_tokens=4)
+def test_greedy_is_deterministic_and_length_is_reported(runtime: tuple[TestClient, str]) -> None:
+    first = chat(runtime, messages=FRANCE, max_tokens=4)
+    second = chat(runtime, messages=FRANCE, max_tokens=4)
     assert first["choices"][0]["message"] == second["choices"][0]["message"]
     assert first["choices"][0]["finish_reason"] == "length"
     assert first["usage"]["completion_tokens"] == 4
 
 
-def test_content_parts_and_system_messages(client: TestClient) -> None:
+def test_content_parts_and_system_messages(runtime: tuple[TestClient, str]) -> None:
     parts = [{"type": "text", "text": "What is the capital "}, {"type": "text", "text": "of France?"}]
     messages = [{"role": "developer", "content": "Answer in one short sentence."}, {"role": "user", "content": parts}]
-    assert "Paris" in chat(client, messages=messages, max_tokens=40)["choices"][0]["message"]["content"]
+    assert "Paris" in chat(runtime, messages=messages, max_tokens=40)["choices"][0]["message"]["content"]
 
 
-def test_stream_matches_the_whole_answer(client: TestClient) -> None:
-    whole = chat(client, messages=FRANCE, max_tokens=24)
-    blocks = events(client, "/v1/chat/completions", {"model": MODEL, "messages": FRANCE, "max_tokens": 24,
+def test_stream_matches_the_whole_answer(runtime: tuple[TestClient, str]) -> None:
+    client, model = runtime
+    whole = chat(runtime, messages=FRANCE, max_tokens=24)
+    blocks = events(client, "/v1/chat/completions", {"model": model, "messages": FRANCE, "max_tokens": 24,
                                                      "temperature": 0, "stream": True,
                                                      "stream_options": {"include_usage": True}})  # fmt: skip
     assert blocks[-1] == "data: [DONE]"
@@ -79,8 +97,9 @@ def test_stream_matches_the_whole_answer(client: TestClient) -> None:
     assert chunks[-1]["usage"] == whole["usage"]
 
 
-def test_text_completion_plain_and_streamed(client: TestClient) -> None:
-    body = {"model": MODEL, "prompt": "The capital of France is", "max_tokens": 12, "temperature": 0}
+def test_text_completion_plain_and_streamed(runtime: tuple[TestClient, str]) -> None:
+    client, model = runtime
+    body = {"model": model, "prompt": "The capital of France is", "max_tokens": 12, "temperature": 0}
     whole = client.post("/v1/completions", json=body).json()
     assert whole["object"] == "text_completion"
     assert whole["choices"][0]["text"].startswith(" Paris")
@@ -102,20 +121,23 @@ def test_text_completion_plain_and_streamed(client: TestClient) -> None:
         ({"messages": FRANCE, "temperature": 3}, 422, "temperature"),
     ],
 )
-def test_bad_requests(client: TestClient, body: dict[str, Any], status: int, fragment: str) -> None:
-    response = client.post("/v1/chat/completions", json={"model": MODEL, **body})
+def test_bad_requests(runtime: tuple[TestClient, str], body: dict[str, Any], status: int, fragment: str) -> None:
+    client, model = runtime
+    response = client.post("/v1/chat/completions", json={"model": model, **body})
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]["message"]
 
 
-def test_stream_errors_before_the_first_token_are_plain_http_errors(client: TestClient) -> None:
-    body = {"model": MODEL, "messages": FRANCE, "max_tokens": 5000, "stream": True}
+def test_stream_errors_before_the_first_token_are_plain_http_errors(runtime: tuple[TestClient, str]) -> None:
+    client, model = runtime
+    body = {"model": model, "messages": FRANCE, "max_tokens": 5000, "stream": True}
     response = client.post("/v1/chat/completions", json=body)
     assert response.status_code == 400
     assert "2048" in response.json()["error"]["message"]
 
 
-def test_course_endpoints(client: TestClient) -> None:
+def test_course_endpoints(runtime: tuple[TestClient, str]) -> None:
+    client, model = runtime
     assert client.get("/v1/hello").json() == {"message": "Hello from aiserve!"}
     reply = client.post("/v1/chat", json={"message": "What is the capital of France?", "temperature": 0,
                                            "max_tokens": 40})  # fmt: skip

@@ -47,7 +47,27 @@ SMOLLM2 = ModelSpec(
     description="SmolLM2-135M-Instruct chat model (Q4_1 GGUF) on llama.cpp.",
 )
 
-BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2)
+SMOLLM2_HF = ModelSpec(
+    id="smollm2-135m-instruct",
+    version="hf",
+    task="chat",
+    backend="transformers",
+    aliases=("smollm2-transformers",),
+    files=SMOLLM2.files,
+    builder="aiserve.registry.builders.causal_lm:build",
+    outputs=(
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+    ),
+    options={"context_window": 2048},
+    description="SmolLM2-135M-Instruct on transformers + torch (fp32 from the GGUF, int8 on the CPU, CUDA on a GPU).",
+)
+
+BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2, SMOLLM2_HF)
 
 
 def from_config(model: CatalogModel) -> ModelSpec:

@@ -13,6 +13,7 @@ BACKENDS: dict[str, str] = {
     "onnx-classifier": "aiserve.engine.backends.onnx_classifier:OnnxClassifierBackend",
     "dummy": "aiserve.engine.backends.dummy:DummyBackend",
     "llama-cpp": "aiserve.engine.backends.llama_cpp:LlamaCppBackend",
+    "transformers": "aiserve.engine.backends.transformers_lm:TransformersBackend",
 }
 
 AnyBackend = ModelBackend[Any, Any, Any, Any] | GenerationBackend
