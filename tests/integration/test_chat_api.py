@@ -50,7 +50,6 @@ def events(client: TestClient, path: str, body: dict[str, Any]) -> list[str]:
 
 
 def test_capital_of_france(runtime: tuple[TestClient, str]) -> None:
-    client, model = runtime
     body = chat(runtime, messages=FRANCE, max_tokens=40)
     assert body["object"] == "chat.completion"
     assert body["id"].startswith("chatcmpl-")
@@ -137,7 +136,7 @@ def test_stream_errors_before_the_first_token_are_plain_http_errors(runtime: tup
 
 
 def test_course_endpoints(runtime: tuple[TestClient, str]) -> None:
-    client, model = runtime
+    client, _ = runtime
     assert client.get("/v1/hello").json() == {"message": "Hello from aiserve!"}
     reply = client.post("/v1/chat", json={"message": "What is the capital of France?", "temperature": 0,
                                            "max_tokens": 40})  # fmt: skip
