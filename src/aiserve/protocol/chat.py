@@ -64,6 +64,10 @@ class SamplingFields(BaseModel):
     user: str | None = Field(default=None, max_length=256)
     """An end-user id, accepted for compatibility."""
 
+    def wants_usage(self) -> bool:
+        """Whether a streamed answer should end with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)
+
     def stops(self) -> list[str]:
         """`stop` as a list."""
         if self.stop is None:

@@ -30,7 +30,11 @@ from aiserve.services.chat import (
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
-Chunk = Callable[[Event], dict[str, Any] | None]
+Choice = Callable[[Event], dict[str, Any]]
+
+
+def _reason(event: Event) -> str | None:
+    return finish_reason(event) if isinstance(event, Finished) else None
 
 
 @router.post("/chat/completions", operation_id="chat-completions", response_model=None)
@@ -40,27 +44,20 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
     request.state.model = entry.spec.key
     events = generate(services.engine, entry, chat_generation(body, services.settings), services.settings)
     cid, created = completion_id("chatcmpl")
-    base = {"id": cid, "created": created, "model": entry.name}
+    ident = {"id": cid, "created": created, "model": entry.name}
     if body.stream:
         first = await first_event(events)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-        def chunk(event: Event) -> dict[str, Any]:
+        def choice(event: Event) -> dict[str, Any]:
             delta = {"content": event.text} if isinstance(event, Piece) else {}
-            reason = finish_reason(event) if isinstance(event, Finished) else None
-            return {**base, "object": "chat.completion.chunk", "choices": [
-                {"index": 0, "delta": delta, "finish_reason": reason}]}  # fmt: skip
+            return {"index": 0, "delta": delta, "finish_reason": _reason(event)}
 
-        opening = {
-            **base,
-            "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
-        }
-        usage_chunk = {**base, "object": "chat.completion.chunk", "choices": []} if include_usage else None
-        return event_stream(_openai_stream(first, events, chunk, opening, usage_chunk))
+        opening = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+        base = {**ident, "object": "chat.completion.chunk"}
+        return event_stream(_openai_stream(first, events, base, choice, opening, body.wants_usage()))
     answer = await cancel_on_disconnect(request, collect(events))
     return JSONResponse({
-        **base, "object": "chat.completion",
+        **ident, "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
                      "finish_reason": finish_reason(answer.finished), "logprobs": None}],
         "usage": usage(answer.finished),
@@ -77,15 +74,12 @@ async def completions(body: CompletionRequest, request: Request, services: Servi
     base = {"id": cid, "created": created, "model": entry.name, "object": "text_completion"}
     if body.stream:
         first = await first_event(events)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
-        def chunk(event: Event) -> dict[str, Any]:
+        def choice(event: Event) -> dict[str, Any]:
             text = event.text if isinstance(event, Piece) else ""
-            reason = finish_reason(event) if isinstance(event, Finished) else None
-            return {**base, "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": reason}]}
+            return {"index": 0, "text": text, "logprobs": None, "finish_reason": _reason(event)}
 
-        usage_chunk = {**base, "choices": []} if include_usage else None
-        return event_stream(_openai_stream(first, events, chunk, None, usage_chunk))
+        return event_stream(_openai_stream(first, events, base, choice, None, body.wants_usage()))
     answer = await cancel_on_disconnect(request, collect(events))
     return JSONResponse({
         **base,
@@ -98,21 +92,21 @@ async def completions(body: CompletionRequest, request: Request, services: Servi
 async def _openai_stream(
     first: Event,
     events: AsyncGenerator[Event, None],
-    chunk: Chunk,
+    base: dict[str, Any],
+    choice: Choice,
     opening: dict[str, Any] | None,
-    usage_chunk: dict[str, Any] | None,
+    include_usage: bool,
 ) -> AsyncIterator[bytes]:
+    """`base` plus one choice per event; a usage chunk (no choices) at the end when asked; then `[DONE]`."""
     if opening is not None:
-        yield json_event(opening)
+        yield json_event({**base, "choices": [opening]})
     event: Event | None = first
     try:
         while event is not None:
-            body = chunk(event)
-            if body is not None:
-                yield json_event(body)
+            yield json_event({**base, "choices": [choice(event)]})
             if isinstance(event, Finished):
-                if usage_chunk is not None:
-                    yield json_event({**usage_chunk, "usage": usage(event)})
+                if include_usage:
+                    yield json_event({**base, "choices": [], "usage": usage(event)})
                 break
             event = await anext(events, None)
     except AiserveError as exc:
