@@ -1,9 +1,10 @@
-"""Chat and text completions on the real SmolLM2-135M-Instruct (llama.cpp), in process."""
+"""Chat and text completions on the real SmolLM2-135M-Instruct, the same suite on llama.cpp and transformers."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -151,3 +152,15 @@ def test_course_endpoints(runtime: tuple[TestClient, str]) -> None:
     # the course's client: print each event's text after "data: " without adding anything
     printed = "".join("\n".join(line[6:] for line in b.split("\n")) for b in blocks[:-1])
     assert printed == reply.json()["reply"]
+
+
+def test_concurrent_answers_are_the_answers_given_alone(runtime: tuple[TestClient, str]) -> None:
+    """Answers generated side by side (slots, or one batched forward pass per token) are the same greedy answers
+    each question gets alone: sharing the model changes nobody's answer."""
+    questions = ["What is the capital of France?", "Name three fruits.", "What is 2+2?", "Who wrote Hamlet?"]
+    bodies = [{"messages": [{"role": "user", "content": q}], "max_tokens": 24} for q in questions]
+    alone = [chat(runtime, **body)["choices"][0]["message"]["content"] for body in bodies]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        together = list(pool.map(lambda body: chat(runtime, **body)["choices"][0]["message"]["content"], bodies))
+    assert together == alone
+    assert len(set(alone)) == len(alone)

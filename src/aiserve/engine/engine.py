@@ -7,7 +7,8 @@ from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.batcher import Batcher, BatchPolicy
-from aiserve.engine.generation import Event, GenerationBackend, GenerationRequest, Generator
+from aiserve.engine.generation import Event, GenerationBackend, GenerationRequest
+from aiserve.engine.generator import Generator
 from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
 from aiserve.errors import ModelNotReady
 

@@ -1,29 +1,18 @@
-"""Text generation: the backend interface, and a scheduler that streams one model's answers to many clients.
+"""Text generation: requests, events, and the two kinds of backend the scheduler (`generator.py`) runs.
 
-Requests wait in a bounded queue (full: `Overloaded` before any tokenising) and run on one worker thread. Each
-token is handed to the request's own asyncio queue; a request whose client has gone, or whose deadline has
-passed, is stopped within one decoding step.
+A `GenerationBackend` generates one answer per slot, each on its own worker thread (llama.cpp: one context per
+slot). A `SteppedBackend` decodes every running answer together, one token each per forward pass (iteration-level
+batching: transformers), and leaves the text handling of each answer to the `Sequence` it returns.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import queue
-import threading
-import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from aiserve.engine.runtime import Runtime
-from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
-
-if TYPE_CHECKING:
-    from aiserve.engine.protocol import EngineObserver
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,127 +88,110 @@ class GenerationBackend(Runtime, ABC):
         """Facts for `/v1/models`."""
         return {"device": self.device}
 
-
-_DONE = object()
+    def prompt_of(self, request: GenerationRequest) -> str:
+        """The text the model continues: the chat template applied to the messages, or the plain prompt."""
+        return self.chat_prompt(list(request.messages)) if request.messages else request.prompt
 
 
 @dataclass(eq=False)
-class _Job:
+class Sequence:
+    """One answer of a `SteppedBackend`: the tokens chosen so far, the text sent, and why it ended (`finish`)."""
+
     request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue[Event | BaseException | object]
-    deadline: float
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    prompt_tokens: int
+    tokens: list[int] = field(default_factory=list)
+    """Answer tokens (an end-of-sequence token is not one)."""
+    sent: str = ""
+    finish: str | None = None
+    _pieces: list[str] = field(default_factory=list)
 
-    def push(self, item: Event | BaseException | object) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+    def take(self) -> list[Event]:
+        """The text produced since the last call, then `Finished` once the answer is over."""
+        events: list[Event] = [Piece(text) for text in self._pieces]
+        self._pieces.clear()
+        if self.finish is not None:
+            events.append(Finished(self.finish, self.prompt_tokens, len(self.tokens)))
+        return events
 
-    def stopped(self) -> bool:
-        return self.cancelled.is_set() or time.monotonic() > self.deadline
 
+class SteppedBackend(GenerationBackend):
+    """A runtime that decodes all its running answers together, one token each per forward pass.
 
-class Generator:
-    """Runs one generation backend for many clients, first come first served, `backend.slots` answers at a time."""
+    The scheduler calls `begin` for a newcomer while fewer than `max_running` answers run, `step` for all of them,
+    and `end` for each one that finished or was stopped; all on one worker thread. Subclasses tokenise, prefill and
+    run the model; `accept` turns each chosen token into text, honouring end-of-sequence, stop strings and
+    `max_tokens`.
+    """
 
-    def __init__(
-        self, model_id: str, backend: GenerationBackend, *, max_queue: int, observer: EngineObserver | None = None
-    ) -> None:
-        from aiserve.engine.protocol import NullObserver  # protocol imports this module's event types
+    max_running: int = 8
+    """Answers decoded together at most; more wait in the scheduler's queue."""
 
-        self.model_id = model_id
-        self._observer: EngineObserver = observer or NullObserver()
-        self.backend = backend
-        self.max_queue = max_queue
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._waiting = 0
-        self._closing = False
-        self._live: set[_Job] = set()
-        self._threads = [
-            threading.Thread(target=self._work, args=(slot,), name=f"generate-{model_id}-{slot}", daemon=True)
-            for slot in range(backend.slots)
-        ]
-        for thread in self._threads:
-            thread.start()
+    @abstractmethod
+    def begin(self, request: GenerationRequest) -> Sequence:
+        """Tokenise and prefill a new answer and choose its first token. Raise `InvalidInput` when the prompt plus
+        `max_tokens` does not fit the context window."""
 
-    @property
-    def waiting(self) -> int:
-        """Requests queued or running."""
-        return self._waiting
+    @abstractmethod
+    def step(self) -> None:
+        """Choose one more token for every running answer that has not finished."""
 
-    async def stream(self, request: GenerationRequest, *, timeout_s: float) -> AsyncGenerator[Event, None]:
-        """Queue `request` and yield its events as they are generated. Leaving the loop early (a disconnect)
-        stops the generation within one token."""
-        if self._closing:
-            raise ModelNotReady(f"The model '{self.model_id}' is shutting down.")
-        if self._waiting >= self.max_queue:
-            raise Overloaded(f"The model '{self.model_id}' has {self._waiting} requests waiting.", retry_after=2.0)
-        loop = asyncio.get_running_loop()
-        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s)
-        self._waiting += 1
-        self._live.add(job)
-        self._jobs.put(job)
-        # one timer per request (not one per token): a request stuck behind others still gets its 504 on time
-        late = DeadlineExceeded("The answer did not finish within the request's deadline.")
-        timer = loop.call_later(timeout_s, job.events.put_nowait, late)
-        try:
-            while True:
-                item = await job.events.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, Piece | Finished)
-                yield item
-        finally:
-            timer.cancel()
-            job.cancelled.set()
-            self._live.discard(job)
+    @abstractmethod
+    def end(self, sequence: Sequence) -> None:
+        """Forget an answer (finished or stopped) and free its place."""
 
-    def _work(self, slot: int) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                self._run(job, slot)
-            finally:
-                job.loop.call_soon_threadsafe(self._release)
+    @abstractmethod
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of answer tokens."""
 
-    def _release(self) -> None:
-        self._waiting -= 1
+    eos_tokens: frozenset[int] = frozenset()
 
-    def _run(self, job: _Job, slot: int) -> None:
-        if job.cancelled.is_set():
-            job.push(_DONE)
+    def accept(self, sequence: Sequence, token: int) -> None:
+        """Add a chosen token to `sequence`: text goes out as whole characters, held back while it could still be
+        the start of a stop string."""
+        params = sequence.request.params
+        if token in self.eos_tokens:
+            sequence.finish = "stop"
             return
-        reason, tokens = "error", 0
-        try:
-            for event in self.backend.generate(job.request, job.stopped, slot):
-                if isinstance(event, Finished):
-                    reason, tokens = event.finish_reason, event.completion_tokens
-                    if time.monotonic() > job.deadline and not job.cancelled.is_set():
-                        job.push(DeadlineExceeded("The answer did not finish within the request's deadline."))
-                        reason = "deadline"
-                        break
-                job.push(event)
-        except AiserveError as exc:
-            job.push(exc)
-        except Exception as exc:  # a runtime bug fails its request, never the worker
-            log.exception("model %s failed while generating", self.model_id)
-            job.push(ModelFailed(f"The model '{self.model_id}' failed: {type(exc).__name__}."))
-        job.push(_DONE)
-        self._observer.generation_done(self.model_id, reason, tokens)
+        sequence.tokens.append(token)
+        text = self.detokenize(sequence.tokens)
+        safe = len(text) - _held_back(text, params.stop)
+        cut = _first_stop(text, params.stop)
+        if cut is not None:
+            text, safe, sequence.finish = text[:cut], cut, "stop"
+        elif len(sequence.tokens) >= params.max_tokens:
+            sequence.finish, safe = "length", len(text)
+        while safe > len(sequence.sent) and text[safe - 1] == "\ufffd":  # wait for whole characters
+            safe -= 1
+        if safe > len(sequence.sent):
+            sequence._pieces.append(text[len(sequence.sent) : safe])
+            sequence.sent = text[:safe]
 
-    async def close(self, drain_s: float = 10.0) -> None:
-        """Refuse new requests, let the queued ones finish for up to `drain_s`, then stop the worker."""
-        self._closing = True
+    def generate(
+        self,
+        request: GenerationRequest,
+        stopped: Callable[[], bool],
+        slot: int = 0,  # noqa: ARG002 - one place for all answers
+    ) -> Iterator[Event]:
+        """One answer on its own, through the same steps (warm-up, offline measurement)."""
+        sequence = self.begin(request)
         try:
-            async with asyncio.timeout(drain_s):
-                while self._waiting:
-                    await asyncio.sleep(0.02)
-        except TimeoutError:
-            log.warning("model %s stopped with %d requests unfinished", self.model_id, self._waiting)
-            for job in list(self._live):
-                job.push(ModelNotReady(f"The model '{self.model_id}' is shutting down."))
-                job.cancelled.set()
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join, 5.0)
+            yield from sequence.take()
+            while sequence.finish is None:
+                if stopped():
+                    sequence.finish = "cancelled"
+                else:
+                    self.step()
+                yield from sequence.take()
+        finally:
+            self.end(sequence)
+
+
+def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    found = [i for s in stops if (i := text.find(s)) >= 0]
+    return min(found) if found else None
+
+
+def _held_back(text: str, stops: tuple[str, ...]) -> int:
+    """How many characters at the end of `text` could begin a stop string."""
+    return max((n for s in stops for n in range(min(len(s) - 1, len(text)), 0, -1) if s.startswith(text[-n:])),
+               default=0)  # fmt: skip

@@ -67,7 +67,7 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> A
     elif spec.task == "classification":
         options["max_pixels"] = settings.models.classification.max_image_pixels
     elif spec.task == "chat":
-        options.setdefault("slots", settings.models.chat.slots or settings.cpu_threads())
+        options.setdefault("slots", settings.models.chat.slots)  # 0: the runtime's own default
     backend = resolve_backend(spec.backend)(folder, threads=settings.cpu_threads(), options=options)
     backend.load()
     if isinstance(backend, GenerationBackend):

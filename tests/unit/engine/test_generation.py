@@ -14,10 +14,10 @@ from aiserve.engine.generation import (
     Finished,
     GenerationBackend,
     GenerationRequest,
-    Generator,
     Piece,
     SamplingParams,
 )
+from aiserve.engine.generator import Generator
 from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
 
 pytestmark = pytest.mark.unit

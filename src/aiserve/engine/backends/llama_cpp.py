@@ -15,7 +15,8 @@ class LlamaCppBackend(GenerationBackend):
     """`model.gguf` in the model folder; the prompt is built with the chat template stored in the GGUF.
 
     Options: `context_window` (tokens per answer, default 2048), `slots` (answers generated at the same time, each
-    in its own llama.cpp context over the same memory-mapped weights; the threads are shared out between them).
+    in its own llama.cpp context over the same memory-mapped weights; default one per thread, and the threads are
+    shared out between them).
     """
 
     runtime = "llama.cpp"
@@ -23,7 +24,7 @@ class LlamaCppBackend(GenerationBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.context_window = int(self.options.get("context_window", 2048))
-        self.slots = max(1, int(self.options.get("slots", 1)))
+        self.slots = max(1, int(self.options.get("slots") or threads))
         self._llms: list[Any] = []
         self._format: Any = None
 

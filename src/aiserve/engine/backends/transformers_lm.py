@@ -1,21 +1,24 @@
-"""Chat models on transformers + torch: Hugging Face folders, GPUs, and dynamic int8 on the CPU."""
+"""Chat models on transformers + torch: Hugging Face folders, GPUs, and dynamic int8 on the CPU, with the running
+answers decoded together (iteration-level batching)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aiserve.engine.generation import Event, Finished, GenerationBackend, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.generation import GenerationRequest, SamplingParams, Sequence, SteppedBackend
 from aiserve.errors import InvalidInput
 
 
-class TransformersBackend(GenerationBackend):
+class TransformersBackend(SteppedBackend):
     """A causal LM folder (`config.json`, safetensors weights, tokenizer with a chat template).
 
-    Options: `context_window` (default 2048), `int8` (dynamic int8 Linear layers on the CPU, default true).
-    One answer at a time; decoding runs token by token with the KV cache, so a stop is never more than a step away.
+    Options: `context_window` (default 2048); `slots` (answers decoded together, default 8 on the CPU and 64 on a
+    GPU); `dtype` (default `float32` on the CPU, `bfloat16` on a GPU); `int8` (CPU only, default false: torch's
+    dynamic int8 Linear layers, faster but far less accurate for a model as small as SmolLM2-135M, and its
+    per-batch activation scales make an answer depend on which others share its batch).
     """
 
     runtime = "transformers"
@@ -23,33 +26,40 @@ class TransformersBackend(GenerationBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.context_window = int(self.options.get("context_window", 2048))
+        self.max_running = int(self.options.get("slots") or (64 if self.device == "cuda" else 8))
         self._model: Any = None
         self._tokenizer: Any = None
-        self._eos: set[int] = set()
+        self._rows: Any = None
+        self._running: list[Sequence] = []
+        self._next: dict[Sequence, int] = {}
+        self._rng: dict[Sequence, Any] = {}
 
     def load(self) -> None:
-        """Load the folder; quantise Linear layers to int8 on the CPU."""
+        """Load the folder in the chosen precision, on the chosen device."""
         import torch
         import transformers
+
+        from aiserve.engine.backends.kv_rows import KVRows
 
         hf: Any = transformers
         torch.set_num_threads(self.threads)
         self._tokenizer = hf.AutoTokenizer.from_pretrained(self.model_dir)
-        model: Any = hf.AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32)
-        if self.device == "cuda":
-            model = model.to("cuda")
-        elif self.options.get("int8", True):
+        cuda = self.device == "cuda"
+        dtype = getattr(torch, str(self.options.get("dtype") or ("bfloat16" if cuda else "float32")))
+        model: Any = hf.AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).to(self.device)
+        if not cuda and self.options.get("int8", False):
             with warnings.catch_warnings():  # torch.ao's dynamic quantisation is deprecated but still the fast path
                 warnings.simplefilter("ignore")
                 quantize: Any = torch.ao.quantization.quantize_dynamic
                 model = quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
         self._model = model.eval()
         eos = model.generation_config.eos_token_id
-        self._eos = {*(eos if isinstance(eos, list) else [eos]), self._tokenizer.eos_token_id} - {None}
+        self.eos_tokens = frozenset({*(eos if isinstance(eos, list) else [eos]), self._tokenizer.eos_token_id} - {None})
+        self._rows = KVRows(self.max_running, self.context_window, self.device)
 
     def unload(self) -> None:
-        """Drop the model."""
-        self._model = self._tokenizer = None
+        """Drop the model and its cache."""
+        self._model = self._tokenizer = self._rows = None
 
     def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
         """The tokenizer's chat template, with the assistant's turn opened."""
@@ -58,71 +68,74 @@ class TransformersBackend(GenerationBackend):
         )
         return prompt
 
-    def generate(
-        self,
-        request: GenerationRequest,
-        stopped: Callable[[], bool],
-        slot: int = 0,  # noqa: ARG002 - one slot
-    ) -> Iterator[Event]:
-        """Decode token by token; text is streamed as it becomes whole characters."""
+    def detokenize(self, tokens: list[int]) -> str:
+        """The answer's text so far."""
+        text: str = self._tokenizer.decode(tokens, skip_special_tokens=True)
+        return text
+
+    def begin(self, request: GenerationRequest) -> Sequence:
+        """Tokenise, check the window, prefill into the next free row and choose the first token."""
         import torch
 
         params = request.params
-        prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
-        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids.to(self._model.device)
-        n_prompt = int(ids.shape[1])
-        if n_prompt + params.max_tokens > self.context_window:
+        ids: list[int] = self._tokenizer(self.prompt_of(request), add_special_tokens=False).input_ids
+        if len(ids) + params.max_tokens > self.context_window:
             raise InvalidInput(
-                f"The prompt has {n_prompt} tokens and max_tokens is {params.max_tokens}: "
-                f"{n_prompt + params.max_tokens} is more than the model's context window of "
+                f"The prompt has {len(ids)} tokens and max_tokens is {params.max_tokens}: "
+                f"{len(ids) + params.max_tokens} is more than the model's context window of "
                 f"{self.context_window} tokens.",
                 param="max_tokens",
             )
-        rng = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
-        produced: list[int] = []
-        sent = ""
-        finish = "length"
-        past: Any = None
-        current = ids
-        with torch.inference_mode():
-            for _ in range(params.max_tokens):
-                if stopped():
-                    finish = "cancelled"
-                    break
-                out = self._model(input_ids=current, past_key_values=past, use_cache=True)
-                past = out.past_key_values
-                token = _sample(out.logits[0, -1].float(), params, rng)
-                if token in self._eos:
-                    finish = "stop"
-                    break
-                produced.append(token)
-                text = self._tokenizer.decode(produced, skip_special_tokens=True)
-                cut = _first_stop(text, params.stop)
-                if cut is not None:
-                    text, finish = text[:cut], "stop"
-                if not text.endswith("\ufffd") and len(text) > len(sent):  # wait for whole characters
-                    yield Piece(text[len(sent) :])
-                    sent = text
-                if finish == "stop":
-                    break
-                current = torch.tensor([[token]], device=self._model.device)
-        yield Finished(finish, n_prompt, len(produced))
+        sequence = Sequence(request, prompt_tokens=len(ids))
+        if params.seed is not None:
+            self._rng[sequence] = torch.Generator().manual_seed(params.seed)
+        logits = self._rows.prefill(self._model, ids, row=len(self._running))
+        self._running.append(sequence)
+        self._choose(sequence, logits)
+        return sequence
+
+    def step(self) -> None:
+        """One token for every running answer, in one forward pass."""
+        running = [s for s in self._running if s.finish is None]
+        if len(running) < len(self._running):  # a finished answer still holding a row: free it first
+            for sequence in [s for s in self._running if s.finish is not None]:
+                self.end(sequence)
+        if not running:
+            return
+        logits = self._rows.decode(self._model, [self._next[s] for s in self._running])
+        greedy = logits.argmax(dim=-1).tolist()
+        for i, sequence in enumerate(self._running):
+            self._choose(sequence, logits[i], greedy[i])
+
+    def end(self, sequence: Sequence) -> None:
+        """Free the answer's row, moving the last running answer into it."""
+        if sequence not in self._next:
+            return
+        index, last = self._running.index(sequence), len(self._running) - 1
+        if index != last:
+            self._rows.move(last, index)
+            self._running[index] = self._running[last]
+        self._running.pop()
+        del self._next[sequence]
+        self._rng.pop(sequence, None)
+
+    def _choose(self, sequence: Sequence, logits: Any, greedy: int | None = None) -> None:
+        params = sequence.request.params
+        if params.temperature == 0:
+            token = int(logits.argmax()) if greedy is None else greedy
+        else:
+            token = _sample(logits.float().cpu(), params, self._rng.get(sequence))
+        self._next[sequence] = token
+        self.accept(sequence, token)
 
     def info(self) -> dict[str, Any]:
-        """Context window and device."""
-        return {"device": self.device, "max_input_tokens": self.context_window}
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    found = [i for s in stops if (i := text.find(s)) >= 0]
-    return min(found) if found else None
+        """Context window, answers decoded together, and device."""
+        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.max_running}
 
 
 def _sample(logits: Any, params: SamplingParams, rng: Any) -> int:
     import torch
 
-    if params.temperature == 0:
-        return int(torch.argmax(logits))
     probs = torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p < 1.0:
         ordered, index = torch.sort(probs, descending=True)
