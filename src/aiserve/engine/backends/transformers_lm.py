@@ -46,7 +46,11 @@ class TransformersBackend(SteppedBackend):
         self._tokenizer = hf.AutoTokenizer.from_pretrained(self.model_dir)
         cuda = self.device == "cuda"
         dtype = getattr(torch, str(self.options.get("dtype") or ("bfloat16" if cuda else "float32")))
-        model: Any = hf.AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).to(self.device)
+        config = hf.AutoConfig.from_pretrained(self.model_dir)
+        if getattr(config, "quantization_config", {}).get("quant_method") == "gguf":  # folders prepared before 0.1.1
+            del config.quantization_config  # the dense safetensors, not the packed GGUF beside them
+        model: Any = hf.AutoModelForCausalLM.from_pretrained(self.model_dir, config=config, dtype=dtype)
+        model = model.to(self.device)
         if not cuda and self.options.get("int8", False):
             with warnings.catch_warnings():  # torch.ao's dynamic quantisation is deprecated but still the fast path
                 warnings.simplefilter("ignore")

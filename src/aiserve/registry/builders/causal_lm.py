@@ -20,6 +20,10 @@ def build(folder: Path, _options: dict[str, Any]) -> None:
     model = hf.AutoModelForCausalLM.from_pretrained(folder, gguf_file="model.gguf", dtype=torch.float32)
     # save_pretrained refuses a model loaded from GGUF; the weights, config and tokenizer are all it needs
     save_model(model, str(folder / "model.safetensors"))
+    # the saved weights are dense fp32: a config that still names the GGUF would make transformers load the packed
+    # GGUF file instead, with a dequantising kernel in every matmul
+    model.config.quantization_config = None
+    del model.config.quantization_config
     model.config.save_pretrained(folder)
     model.generation_config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
