@@ -16,9 +16,9 @@ class TransformersBackend(SteppedBackend):
     """A causal LM folder (`config.json`, safetensors weights, tokenizer with a chat template).
 
     Options: `context_window` (default 2048); `slots` (answers decoded together, default 8 on the CPU and 64 on a
-    GPU); `dtype` (default `float32` on the CPU, `bfloat16` on a GPU); `int8` (CPU only, default false: torch's
-    dynamic int8 Linear layers, faster but far less accurate for a model as small as SmolLM2-135M, and its
-    per-batch activation scales make an answer depend on which others share its batch).
+    GPU); `dtype` (default `float32`: for a 135M model on an H100, bfloat16 was no faster); `int8` (CPU only,
+    default false: torch's dynamic int8 Linear layers, faster but far less accurate for a model as small as
+    SmolLM2-135M, and its per-batch activation scales make an answer depend on which others share its batch).
     """
 
     runtime = "transformers"
@@ -45,7 +45,7 @@ class TransformersBackend(SteppedBackend):
         torch.set_num_threads(self.threads)
         self._tokenizer = hf.AutoTokenizer.from_pretrained(self.model_dir)
         cuda = self.device == "cuda"
-        dtype = getattr(torch, str(self.options.get("dtype") or ("bfloat16" if cuda else "float32")))
+        dtype = getattr(torch, str(self.options.get("dtype", "float32")))
         config = hf.AutoConfig.from_pretrained(self.model_dir)
         if getattr(config, "quantization_config", {}).get("quant_method") == "gguf":  # folders prepared before 0.1.1
             del config.quantization_config  # the dense safetensors, not the packed GGUF beside them
@@ -108,8 +108,10 @@ class TransformersBackend(SteppedBackend):
             return
         logits = self._rows.decode(self._model, [self._next[s] for s in self._running])
         greedy = logits.argmax(dim=-1).tolist()
+        # sampled answers draw on the CPU with their own seeded generators: copy the logits there once per step
+        host = logits.float().cpu() if any(s.request.params.temperature > 0 for s in self._running) else logits
         for i, sequence in enumerate(self._running):
-            self._choose(sequence, logits[i], greedy[i])
+            self._choose(sequence, host[i], greedy[i])
 
     def end(self, sequence: Sequence) -> None:
         """Free the answer's row, moving the last running answer into it."""
@@ -128,7 +130,7 @@ class TransformersBackend(SteppedBackend):
         if params.temperature == 0:
             token = int(logits.argmax()) if greedy is None else greedy
         else:
-            token = _sample(logits.float().cpu(), params, self._rng.get(sequence))
+            token = _sample(logits.float().cpu(), params, self._rng.get(sequence))  # a no-op copy after `step`
         self._next[sequence] = token
         self.accept(sequence, token)
 
