@@ -36,7 +36,7 @@ def test_device_auto_follows_the_providers(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(hardware, "onnxruntime_providers", lambda: ["CPUExecutionProvider"])
     assert resolve_device("auto") == "cpu"
     assert resolve_device("cpu") == "cpu"
-    with pytest.raises(RuntimeError, match="no CUDA provider"):
+    with pytest.raises(RuntimeError, match="onnxruntime cannot use a CUDA GPU"):
         resolve_device("cuda")
     monkeypatch.setattr(hardware, "onnxruntime_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert resolve_device("auto") == "cuda"
@@ -50,3 +50,14 @@ def test_probe_reads_this_machine() -> None:
     assert "CPUExecutionProvider" in found.onnxruntime_providers
     assert "onnxruntime" in found.runtimes
     assert found.recommendations
+
+
+def test_device_follows_each_runtime() -> None:
+    """Torch judges CUDA for transformers models, whatever onnxruntime has (this machine's torch is a CPU build)."""
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto", "transformers") == expected
+    if expected == "cpu":
+        with pytest.raises(RuntimeError, match="transformers cannot use a CUDA GPU"):
+            resolve_device("cuda", "transformers")
