@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,16 @@ def test_course_streaming_client_prints_the_reply_with_its_spaces(server: Server
     assert " " in reply
 
 
-def test_a_client_that_leaves_frees_the_model_within_a_step(server: ServerProcess) -> None:
+@pytest.fixture(scope="module", params=["1", "hf"], ids=["llama.cpp", "transformers"])
+def runtime_server(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[tuple[ServerProcess, str]]:
+    """A server with one chat model on each runtime."""
+    key = f"{MODEL}@{request.param}"
+    with ServerProcess(["--data-dir", str(data_dir), "--model", key]) as proc:
+        yield proc, key
+
+
+def test_a_client_that_leaves_frees_the_model_within_a_step(runtime_server: tuple[ServerProcess, str]) -> None:
+    server, key = runtime_server
     story = [{"role": "user", "content": "Write a very long story about a dragon who learns to cook."}]
     body = {"model": MODEL, "messages": story, "max_tokens": 1500, "temperature": 0, "stream": True}
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=60) as response:
@@ -81,7 +91,7 @@ def test_a_client_that_leaves_frees_the_model_within_a_step(server: ServerProces
 
     def generations(reason: str) -> float:
         text = httpx.get(f"{server.url}/metrics").text
-        found = re.search(rf'^aiserve_generations_total{{model="{MODEL}@1",reason="{reason}"}} (\S+)$', text, re.M)
+        found = re.search(rf'^aiserve_generations_total{{model="{key}",reason="{reason}"}} (\S+)$', text, re.M)
         return float(found.group(1)) if found else 0.0
 
     deadline = time.monotonic() + 30
@@ -89,7 +99,7 @@ def test_a_client_that_leaves_frees_the_model_within_a_step(server: ServerProces
         time.sleep(0.1)
     assert generations("cancelled") == 1
     tokens = re.search(
-        rf'^aiserve_generated_tokens_total{{model="{MODEL}@1"}} (\S+)$', httpx.get(f"{server.url}/metrics").text, re.M
+        rf'^aiserve_generated_tokens_total{{model="{key}"}} (\S+)$', httpx.get(f"{server.url}/metrics").text, re.M
     )
     assert tokens is not None
     assert float(tokens.group(1)) < 1500  # the abandoned answer stopped long before its budget
