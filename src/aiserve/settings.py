@@ -116,9 +116,8 @@ class ChatSettings(_Group):
     max_queue: int = Field(default=32, ge=1)
     """Requests waiting or running per chat model; beyond it 503 with Retry-After, before any tokenising."""
     slots: int = Field(default=0, ge=0, le=64)
-    """Answers generated at the same time per chat model; 0 lets the runtime choose. llama.cpp: one per CPU core,
-    each slot its own context (KV cache) over the same memory-mapped weights, the threads shared out between them.
-    transformers: 8 on the CPU, 64 on a GPU, decoded together in one forward pass per token."""
+    """Answers decoded together per chat model, one token each per forward pass; each holds its own key/value
+    cache of the model's context window. 0 lets the runtime choose: 8, or 64 for transformers on a GPU."""
 
 
 class ModelsSettings(_Group):

@@ -1,8 +1,9 @@
 """Text generation: requests, events, and the two kinds of backend the scheduler (`generator.py`) runs.
 
-A `GenerationBackend` generates one answer per slot, each on its own worker thread (llama.cpp: one context per
-slot). A `SteppedBackend` decodes every running answer together, one token each per forward pass (iteration-level
-batching: transformers), and leaves the text handling of each answer to the `Sequence` it returns.
+A `GenerationBackend` generates one answer per slot, each on its own worker thread: the simplest contract, for a
+runtime that cannot batch. A `SteppedBackend` decodes every running answer together, one token each per forward pass
+(iteration-level batching: llama.cpp and transformers), and leaves the text handling of each answer to the
+`Sequence` it returns.
 """
 
 from __future__ import annotations

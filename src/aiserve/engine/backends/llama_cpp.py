@@ -1,22 +1,40 @@
-"""GGUF chat models on llama.cpp (llama-cpp-python): the CPU engine self-hosters use."""
+"""GGUF chat models on llama.cpp (llama-cpp-python), the CPU engine self-hosters use, with the running answers
+decoded together: one llama.cpp context holds a sequence per answer, and each step decodes one token of every
+running answer in one `llama_decode` call.
+
+A finished answer's cache is kept: a new prompt goes to the free sequence that already holds the longest start of
+it (a shared system prompt, the earlier turns of a conversation) and only the rest is evaluated."""
 
 from __future__ import annotations
 
 import atexit
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiserve.engine.generation import Event, Finished, GenerationBackend, GenerationRequest, Piece, SamplingParams
+import numpy as np
+from numpy.typing import NDArray
+
+from aiserve.engine.generation import GenerationRequest, SamplingParams, Sequence, SteppedBackend
 from aiserve.errors import InvalidInput
 
 
-class LlamaCppBackend(GenerationBackend):
+@dataclass(slots=True)
+class _Place:
+    """Where an answer lives in the context: its sequence id, how many tokens it holds, what it feeds next."""
+
+    seq_id: int
+    length: int
+    next_token: int
+    rng: np.random.Generator
+
+
+class LlamaCppBackend(SteppedBackend):
     """`model.gguf` in the model folder; the prompt is built with the chat template stored in the GGUF.
 
-    Options: `context_window` (tokens per answer, default 2048), `slots` (answers generated at the same time, each
-    in its own llama.cpp context over the same memory-mapped weights; default one per thread, and the threads are
-    shared out between them).
+    Options: `context_window` (tokens per answer, default 2048); `slots` (answers decoded together, default 8),
+    each with its own `context_window` of key/value cache in one context over the memory-mapped weights.
     """
 
     runtime = "llama.cpp"
@@ -24,41 +42,58 @@ class LlamaCppBackend(GenerationBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.context_window = int(self.options.get("context_window", 2048))
-        self.slots = max(1, int(self.options.get("slots") or threads))
-        self._llms: list[Any] = []
+        self.max_running = max(1, int(self.options.get("slots") or 8))
+        self._llm: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
         self._format: Any = None
+        self._places: dict[Sequence, _Place] = {}
+        self._free: list[int] = []
+        self._held: list[list[int]] = []
+        """The tokens whose keys and values each sequence holds, kept after its answer ends."""
+        self.reused_tokens = 0
+        """Prompt tokens taken from a kept cache instead of evaluated, since loading."""
 
     def load(self) -> None:
-        """Open the GGUF and its chat template."""
-        from llama_cpp import Llama
+        """Open the GGUF, its chat template, and one context with a sequence per slot."""
+        import llama_cpp
+        from llama_cpp import Llama, _internals
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         _close_devnull_at_exit()
-
-        llms = [
-            Llama(
-                model_path=str(self.model_dir / "model.gguf"),
-                n_ctx=self.context_window,
-                n_threads=max(1, self.threads // self.slots),
-                n_gpu_layers=-1 if self.device == "cuda" else 0,
-                verbose=False,
-            )
-            for _ in range(self.slots)
-        ]
-        llm = llms[0]
+        # this Llama only tokenises and holds the weights; the answers run in the context made below
+        llm = Llama(
+            model_path=str(self.model_dir / "model.gguf"),
+            n_ctx=256,
+            n_threads=self.threads,
+            n_gpu_layers=-1 if self.device == "cuda" else 0,
+            verbose=False,
+        )
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ValueError("the GGUF file has no chat template")
         eos = llm.detokenize([llm.token_eos()], special=True).decode(errors="ignore")
         bos = llm.detokenize([llm.token_bos()], special=True).decode(errors="ignore")
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        self._llms = llms
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.context_window * self.max_running
+        params.n_seq_max = self.max_running
+        params.kv_unified = False  # each sequence gets its own context_window of cache
+        params.n_batch = params.n_ubatch = 512
+        params.n_threads = params.n_threads_batch = self.threads
+        self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=max(512, self.max_running), embd=0, n_seq_max=1, verbose=False)
+        self._llm = llm
+        self.eos_tokens = frozenset({llm.token_eos()})
+        self._free = list(range(self.max_running))
+        self._held = [[] for _ in range(self.max_running)]
 
     def unload(self) -> None:
-        """Free the model."""
-        for llm in self._llms:
-            llm.close()
-        self._llms = []
+        """Free the context and the model."""
+        for part in (self._batch, self._ctx, self._llm):
+            if part is not None:
+                part.close()
+        self._batch = self._ctx = self._llm = None
 
     def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
         """The GGUF's own template, with the assistant's turn opened."""
@@ -66,12 +101,17 @@ class LlamaCppBackend(GenerationBackend):
         prompt: str = rendered.prompt
         return prompt
 
-    def generate(self, request: GenerationRequest, stopped: Callable[[], bool], slot: int = 0) -> Iterator[Event]:
-        """Stream the answer token by token in context `slot`; stops within one token when `stopped()` is true."""
-        llm = self._llms[slot]
+    def detokenize(self, tokens: list[int]) -> str:
+        """The answer's text so far (an unfinished character shows as U+FFFD, which is held back)."""
+        raw: bytes = self._llm.detokenize(tokens)
+        return raw.decode("utf-8", errors="replace")
+
+    def begin(self, request: GenerationRequest) -> Sequence:
+        """Tokenise, check the window, prefill a free sequence and choose the first token."""
         params = request.params
-        prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
-        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        tokens: list[int] = self._llm.tokenize(self.prompt_of(request).encode(), add_bos=False, special=True)
+        if not tokens:
+            raise InvalidInput("The prompt is empty.", param="prompt")
         if len(tokens) + params.max_tokens > self.context_window:
             raise InvalidInput(
                 f"The prompt has {len(tokens)} tokens and max_tokens is {params.max_tokens}: "
@@ -79,42 +119,114 @@ class LlamaCppBackend(GenerationBackend):
                 f"{self.context_window} tokens.",
                 param="max_tokens",
             )
-        stream = llm.create_completion(
-            prompt=tokens,
-            max_tokens=params.max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=params.seed,
-            stop=list(params.stop) or None,
-            stream=True,
-        )
-        text: list[str] = []
-        finish = "stop"
-        for chunk in stream:
-            if stopped():
-                finish = "cancelled"
-                break
-            choice = chunk["choices"][0]
-            if choice["text"]:
-                text.append(choice["text"])
-                yield Piece(choice["text"])
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-        # a full budget is exact; otherwise count the answer with the model's own tokenizer
-        answer = "".join(text).encode()
-        completion = params.max_tokens if finish == "length" else len(llm.tokenize(answer, add_bos=False, special=True))
-        yield Finished(finish, len(tokens), completion)
+        seq_id, reused = self._reuse(tokens)
+        self.reused_tokens += reused
+        try:
+            last = self._prefill(seq_id, tokens, reused)
+        except BaseException:
+            self._forget(seq_id)
+            self._free.append(seq_id)
+            raise
+        sequence = Sequence(request, prompt_tokens=len(tokens))
+        self._places[sequence] = _Place(seq_id, len(tokens), -1, np.random.default_rng(params.seed))
+        self._choose(sequence, self._logits(last))
+        return sequence
 
-    def warmup(self) -> None:
-        """One token in every slot."""
-        for slot in range(self.slots):
-            warm = GenerationRequest(messages=(("user", "Hello"),), params=SamplingParams(max_tokens=1, temperature=0))
-            for _ in self.generate(warm, lambda: False, slot):
-                pass
+    def _prefill(self, seq_id: int, tokens: list[int], reused: int) -> int:
+        """Evaluate `tokens[reused:]` into sequence `seq_id`; the batch index of the last token's logits."""
+        self._ctx.kv_cache_seq_rm(seq_id, reused, -1)
+        self._held[seq_id] = tokens[:reused]
+        chunk, last = 512, 0
+        for start in range(reused, len(tokens), chunk):
+            part = tokens[start : start + chunk]
+            self._fill([(seq_id, start + i, t, False) for i, t in enumerate(part)])
+            last = len(part) - 1
+            self._batch.batch.logits[last] = start + chunk >= len(tokens)
+            self._ctx.decode(self._batch)
+        self._held[seq_id] = list(tokens)
+        return last
+
+    def _forget(self, seq_id: int) -> None:
+        """Drop what a sequence holds (after a failed evaluation its cache is not known)."""
+        self._ctx.kv_cache_seq_rm(seq_id, -1, -1)
+        self._held[seq_id] = []
+
+    def _reuse(self, tokens: list[int]) -> tuple[int, int]:
+        """The free sequence holding the longest start of `tokens`, and how many tokens of it can stay (never all:
+        the last prompt token is evaluated again for its logits)."""
+        best, best_len = self._free[0], -1
+        for seq_id in self._free:
+            held = self._held[seq_id]
+            same = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), None)
+            n = min(len(held), len(tokens)) if same is None else same
+            if n > best_len:
+                best, best_len = seq_id, n
+        self._free.remove(best)
+        return best, min(best_len, len(tokens) - 1)
+
+    def step(self) -> None:
+        """One token for every running answer, in one `llama_decode`."""
+        running = [s for s in self._places if s.finish is None]
+        if not running:
+            return
+        places = [self._places[s] for s in running]
+        self._fill([(place.seq_id, place.length, place.next_token, True) for place in places])
+        try:
+            self._ctx.decode(self._batch)
+        except BaseException:
+            for place in places:
+                self._forget(place.seq_id)
+            raise
+        for i, (sequence, place) in enumerate(zip(running, places, strict=True)):
+            self._held[place.seq_id].append(place.next_token)
+            place.length += 1
+            self._choose(sequence, self._logits(i))
+
+    def end(self, sequence: Sequence) -> None:
+        """Free the answer's sequence; its cache stays for a prompt that starts the same way."""
+        place = self._places.pop(sequence, None)
+        if place is not None:
+            self._free.append(place.seq_id)
+
+    def _fill(self, rows: list[tuple[int, int, int, bool]]) -> None:
+        """Put `(seq_id, position, token, wants_logits)` rows in the batch."""
+        batch = self._batch.batch
+        for i, (seq_id, position, token, logits) in enumerate(rows):
+            batch.token[i] = token
+            batch.pos[i] = position
+            batch.seq_id[i][0] = seq_id
+            batch.n_seq_id[i] = 1
+            batch.logits[i] = logits
+        batch.n_tokens = len(rows)
+
+    def _logits(self, index: int) -> NDArray[np.float32]:
+        return np.ctypeslib.as_array(self._ctx.get_logits_ith(index), shape=(self._llm.n_vocab(),))
+
+    def _choose(self, sequence: Sequence, logits: NDArray[np.float32]) -> None:
+        place = self._places[sequence]
+        place.next_token = _sample(logits, sequence.request.params, place.rng)
+        self.accept(sequence, place.next_token)
 
     def info(self) -> dict[str, Any]:
-        """Context window, slots and device."""
-        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.slots}
+        """Context window, answers decoded together, and device."""
+        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.max_running}
+
+
+def _sample(logits: NDArray[np.float32], params: SamplingParams, rng: np.random.Generator) -> int:
+    """Greedy at temperature 0; otherwise temperature, then nucleus (`top_p`) sampling."""
+    if params.temperature == 0:
+        return int(np.argmax(logits))
+    scaled = logits.astype(np.float64) / params.temperature
+    probs = np.exp(scaled - scaled.max())
+    probs /= probs.sum()
+    if params.top_p < 1.0:
+        order = np.argsort(-probs)
+        ordered = probs[order]
+        keep = np.cumsum(ordered) - ordered < params.top_p
+        probs = np.zeros_like(probs)
+        probs[order[keep]] = ordered[keep]
+        probs /= probs.sum()
+    return int(rng.choice(len(probs), p=probs))
 
 
 def _close_devnull_at_exit() -> None:

@@ -83,6 +83,8 @@ class TransformersBackend(SteppedBackend):
 
         params = request.params
         ids: list[int] = self._tokenizer(self.prompt_of(request), add_special_tokens=False).input_ids
+        if not ids:
+            raise InvalidInput("The prompt is empty.", param="prompt")
         if len(ids) + params.max_tokens > self.context_window:
             raise InvalidInput(
                 f"The prompt has {len(ids)} tokens and max_tokens is {params.max_tokens}: "
