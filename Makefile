@@ -12,7 +12,7 @@ WHEELS := $(HOME)/.cache/aiserve/wheels/llama-noamx-noomp
 LLAMA  := llama-cpp-python==0.3.36
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
-.PHONY: install serve test check lint typecheck contracts unit integration e2e bench openapi format clean
+.PHONY: install services serve test check lint typecheck contracts unit integration e2e bench openapi format clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,16 @@ install: $(STAMP)  ## create .venv and install aiserve with pinned dependencies
 serve: install  ## prepare the default model (once) and serve it on http://127.0.0.1:8000
 	$(BIN)/aiserve serve
 
-test: check  ## everything CI runs: lint, types, layer contracts, the whole test suite
+test: services check  ## everything CI runs: lint, types, layer contracts, the whole test suite
 
 check: lint typecheck contracts
 	$(BIN)/pytest
+
+# the tests start their own PostgreSQL and Redis (Debian's packages) on free loopback ports; install them when missing
+services:
+	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v redis-server; } >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server; } || \
+		echo "warning: PostgreSQL and Redis could not be installed; the tests that need them will be skipped"
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -4,6 +4,8 @@ AiserveError
 ├── InvalidInput            bad input the schema could not catch (empty text, too many inputs)
 │   └── PayloadTooLarge     a body or input over a configured limit
 ├── ModelNotFound           no such model id or alias
+├── NotFound                no such user, key or other named thing
+├── Conflict                the thing to create exists already
 ├── Unavailable             temporarily unable to serve; carries retry_after
 │   ├── Overloaded          the model's queue is full
 │   └── ModelNotReady       the model is still loading, or failed to load
@@ -38,6 +40,14 @@ class ModelNotFound(AiserveError):
     def __init__(self, model: str) -> None:
         super().__init__(f"The model '{model}' does not exist.", param="model")
         self.model = model
+
+
+class NotFound(AiserveError):
+    """No user, key or other thing has this name."""
+
+
+class Conflict(AiserveError):
+    """What the request would create exists already."""
 
 
 class Unavailable(AiserveError):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -139,6 +139,16 @@ class ModelsSettings(_Group):
     """Text generation settings."""
 
 
+class DatabaseSettings(_Group):
+    """Where users, API keys and the usage ledger live."""
+
+    url: SecretStr | None = None
+    """SQLAlchemy URL, e.g. `postgresql+asyncpg://user:password@host/aiserve`; unset: SQLite at
+    `<data_dir>/aiserve.db` (WAL mode)."""
+    migrate_on_start: bool = True
+    """Apply pending migrations when the server starts (`aiserve db migrate` does it by hand)."""
+
+
 class ObservabilitySettings(_Group):
     """Logging and metrics."""
 
@@ -175,6 +185,8 @@ class Settings(BaseSettings):
     """Models to serve."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Logs and metrics."""
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    """Users, keys and usage storage."""
 
     @classmethod
     def settings_customise_sources(
@@ -192,6 +204,12 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Folder holding prepared model artefacts."""
         return self.data_dir / "models"
+
+    def database_url(self) -> str:
+        """The database URL in effect: the setting, or SQLite in the data directory."""
+        if self.database.url is not None:
+            return self.database.url.get_secret_value()
+        return f"sqlite+aiosqlite:///{self.data_dir / 'aiserve.db'}"
 
     def cpu_threads(self) -> int:
         """Intra-op thread count to use: the setting, or one per CPU core."""

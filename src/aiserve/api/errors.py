@@ -16,12 +16,14 @@ from starlette.responses import Response
 from aiserve.api.cancellation import ClientDisconnected
 from aiserve.errors import (
     AiserveError,
+    Conflict,
     DeadlineExceeded,
     InvalidInput,
     ModelFailed,
     ModelLoadFailed,
     ModelNotFound,
     ModelNotReady,
+    NotFound,
     Overloaded,
     PayloadTooLarge,
     Unavailable,
@@ -35,6 +37,8 @@ ERROR_TABLE: tuple[tuple[type[AiserveError], int, str, str], ...] = (
     (PayloadTooLarge, 413, "invalid_request_error", "payload_too_large"),
     (InvalidInput, 400, "invalid_request_error", "invalid_input"),
     (ModelNotFound, 404, "invalid_request_error", "model_not_found"),
+    (NotFound, 404, "invalid_request_error", "not_found"),
+    (Conflict, 409, "invalid_request_error", "conflict"),
     (Overloaded, 503, "server_overloaded", "overloaded"),
     (ModelNotReady, 503, "service_unavailable", "model_not_ready"),
     (Unavailable, 503, "service_unavailable", "unavailable"),

@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from aiserve import __version__
-from aiserve.cli import bench, config, doctor, models, openapi, serve
+from aiserve.cli import bench, config, db, doctor, keys, models, openapi, serve, users
 from aiserve.errors import AiserveError
 
 app = typer.Typer(
@@ -24,6 +24,9 @@ app.command("doctor")(doctor.doctor)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
 
 
 @app.command("version")
@@ -43,6 +46,9 @@ def main() -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except ValueError as exc:  # a bad argument a command checked itself (an unknown scope)
+        print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

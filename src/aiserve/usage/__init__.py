@@ -1,0 +1,1 @@
+"""Storage of users, API keys and the usage ledger."""

@@ -1,0 +1,100 @@
+"""Users and API keys in the database: keyword-only async functions on a session, committed by the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from aiserve.auth import keys
+from aiserve.errors import Conflict, NotFound
+from aiserve.usage.tables import ApiKey, User, utcnow
+
+BOOTSTRAP_USER = "admin"
+
+
+async def create_user(session: AsyncSession, *, name: str) -> User:
+    """A new user; `Conflict` if the name is taken."""
+    if await session.scalar(select(User).where(User.name == name)) is not None:
+        raise Conflict(f"A user named '{name}' already exists.")
+    user = User(name=name)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def list_users(session: AsyncSession) -> Sequence[User]:
+    """Every user, oldest first."""
+    return (await session.scalars(select(User).order_by(User.id))).all()
+
+
+async def find_user(session: AsyncSession, *, name: str) -> User:
+    """The user named `name`; `NotFound` if there is none."""
+    user = await session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"No user named '{name}'.")
+    return user
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    user: User,
+    name: str = "",
+    scopes: Sequence[keys.Scope] = ("inference", "usage:read"),
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """A new key for `user`: the stored row and the plaintext, which exists only in this return value."""
+    new = keys.generate()
+    while await session.scalar(select(ApiKey.id).where(ApiKey.prefix == new.prefix)) is not None:
+        new = keys.generate()  # a prefix collision: 1 in 2^48 per pair of keys
+    row = ApiKey(user_id=user.id, name=name, prefix=new.prefix, key_hash=new.digest, scopes=list(scopes),
+                 expires_at=expires_at)  # fmt: skip
+    session.add(row)
+    await session.flush()
+    return row, new.plaintext
+
+
+async def list_keys(session: AsyncSession, *, user: User | None = None) -> Sequence[ApiKey]:
+    """Keys (never their plaintext), oldest first, with their users loaded."""
+    query = select(ApiKey).options(selectinload(ApiKey.user)).order_by(ApiKey.id)
+    if user is not None:
+        query = query.where(ApiKey.user_id == user.id)
+    return (await session.scalars(query)).all()
+
+
+async def revoke_key(session: AsyncSession, *, key: str) -> ApiKey:
+    """Revoke a key named by its id or its prefix; revoking twice keeps the first time."""
+    query = select(ApiKey).where(ApiKey.id == int(key)) if key.isdigit() else select(ApiKey).where(ApiKey.prefix == key)
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound(f"No API key '{key}'.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+async def authenticate(session: AsyncSession, *, plaintext: str, now: datetime | None = None) -> ApiKey | None:
+    """The active key behind `plaintext` (with its user), or None: unknown, wrong, revoked or expired alike."""
+    if not keys.well_formed(plaintext):
+        return None
+    row = await session.scalar(
+        select(ApiKey).options(selectinload(ApiKey.user)).where(ApiKey.prefix == keys.lookup_prefix(plaintext))
+    )
+    if row is None or not keys.matches(plaintext, row.key_hash):
+        return None
+    return row if row.active(now or utcnow()) else None
+
+
+async def bootstrap_admin(session: AsyncSession) -> str | None:
+    """On a database with no keys, make the user `admin` and an admin key; its plaintext, else None."""
+    if await session.scalar(select(func.count()).select_from(ApiKey)):
+        return None
+    user = await session.scalar(select(User).where(User.name == BOOTSTRAP_USER))
+    if user is None:
+        user = await create_user(session, name=BOOTSTRAP_USER)
+    _, plaintext = await create_key(session, user=user, name="bootstrap", scopes=keys.SCOPES)
+    return plaintext

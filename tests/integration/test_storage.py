@@ -1,0 +1,103 @@
+"""Users and API keys on real SQLite (WAL) and real PostgreSQL, through the migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aiserve.errors import Conflict, NotFound
+from aiserve.settings import load_settings
+from aiserve.usage import repository
+from aiserve.usage.db import make_engine, migrate, sessions
+from aiserve.usage.tables import utcnow
+from tests.services import postgres
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres() as url:
+        yield url
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    database = {} if request.param == "sqlite" else {"url": request.getfixturevalue("postgres_url")}
+    settings = load_settings(data_dir=tmp_path / "data", database=database)
+    made = make_engine(settings)
+    await migrate(made)
+    await migrate(made)  # a second run finds nothing to do
+    yield made
+    if request.param == "postgresql":
+        async with made.begin() as conn:
+            await conn.execute(text("DROP TABLE usage_events, api_keys, users, alembic_version"))
+    await made.dispose()
+
+
+@pytest.mark.asyncio
+async def test_keys_authenticate_until_revoked_or_expired(engine: AsyncEngine) -> None:
+    async with sessions(engine)() as session, session.begin():
+        alice = await repository.create_user(session, name="alice")
+        row, plaintext = await repository.create_key(session, user=alice, name="laptop")
+        _, soon = await repository.create_key(session, user=alice, expires_at=utcnow() + timedelta(hours=1))
+    async with sessions(engine)() as session, session.begin():
+        found = await repository.authenticate(session, plaintext=plaintext)
+        assert found is not None
+        assert found.id == row.id
+        assert found.user.name == "alice"
+        assert found.scopes == ["inference", "usage:read"]
+        assert plaintext not in found.key_hash
+        assert await repository.authenticate(session, plaintext=plaintext[:-2] + "zz") is None
+        assert await repository.authenticate(session, plaintext="sk-" + "x" * 40) is None
+        assert await repository.authenticate(session, plaintext=soon) is not None
+        later = utcnow() + timedelta(hours=2)
+        assert await repository.authenticate(session, plaintext=soon, now=later) is None
+        await repository.revoke_key(session, key=row.prefix)
+    async with sessions(engine)() as session, session.begin():
+        assert await repository.authenticate(session, plaintext=plaintext) is None
+        listed = await repository.list_keys(session, user=alice)
+        assert [k.id for k in listed] == [row.id, row.id + 1]
+        assert listed[0].revoked_at is not None
+
+
+@pytest.mark.asyncio
+async def test_names_are_unique_and_unknown_things_are_not_found(engine: AsyncEngine) -> None:
+    async with sessions(engine)() as session, session.begin():
+        await repository.create_user(session, name="bob")
+        with pytest.raises(Conflict, match="already exists"):
+            await repository.create_user(session, name="bob")
+        with pytest.raises(NotFound):
+            await repository.find_user(session, name="carol")
+        with pytest.raises(NotFound):
+            await repository.revoke_key(session, key="999")
+
+
+@pytest.mark.asyncio
+async def test_the_first_start_makes_one_admin_key(engine: AsyncEngine) -> None:
+    async with sessions(engine)() as session, session.begin():
+        plaintext = await repository.bootstrap_admin(session)
+        assert plaintext is not None
+        assert await repository.bootstrap_admin(session) is None  # only on an empty key table
+    async with sessions(engine)() as session, session.begin():
+        admin = await repository.authenticate(session, plaintext=plaintext)
+        assert admin is not None
+        assert admin.user.name == "admin"
+        assert set(admin.scopes) == {"admin", "inference", "usage:read"}
+
+
+@pytest.mark.asyncio
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    made = make_engine(load_settings(data_dir=tmp_path))
+    await migrate(made)
+    async with made.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    await made.dispose()
+    assert (tmp_path / "aiserve.db").is_file()

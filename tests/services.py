@@ -1,0 +1,57 @@
+"""Real PostgreSQL for the tests: Debian's server, started on a free loopback port in a temporary directory and
+stopped afterwards. Skipped (with the reason) where the server is not installed; `make test` installs it."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    """Root may not run PostgreSQL: run it as the `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A running PostgreSQL with an empty database `aiserve`; its asyncpg URL."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; make test does it)")
+    bindir = Path(bins[-1]).parent
+    data = Path(tempfile.mkdtemp(prefix="aiserve-pg-"))  # under /tmp: the postgres user must reach it
+    if os.geteuid() == 0:
+        shutil.chown(data, "postgres")
+    port = free_port()
+    _run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]))
+    options = f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off"
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-o", options]
+    _run(_as_postgres([*pg_ctl, "-w", "start"]))
+    try:
+        _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "aiserve"])
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/aiserve"
+    finally:
+        subprocess.run(_as_postgres([*pg_ctl, "-m", "fast", "-w", "stop"]), check=False, capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
