@@ -43,6 +43,7 @@ def make_settings(data_dir: Path) -> MakeSettings:
     def make(**overrides: Any) -> Settings:
         overrides.setdefault("observability", {}).setdefault("log_level", "warning")
         overrides.setdefault("data_dir", data_dir)
+        overrides.setdefault("auth", {}).setdefault("enabled", False)  # the auth tests switch it on
         return load_settings(**overrides)
 
     return make

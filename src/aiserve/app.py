@@ -10,15 +10,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from aiserve import __version__
+from aiserve.api.auth import AuthMiddleware
+from aiserve.api.bootstrap import bootstrap
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
 from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models
+from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
 from aiserve.observability.metrics import Metrics
 from aiserve.registry.registry import ModelRegistry
 from aiserve.settings import Settings, load_settings
+from aiserve.usage.db import make_engine, migrate, sessions
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = Engine(observer=metrics)
     registry = ModelRegistry(settings, engine)
     services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics)
+    database = make_engine(settings)
+    authenticator = KeyAuthenticator(sessions(database), cache_s=settings.auth.cache_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.observability)
         app.state.services = services
+        if settings.database.migrate_on_start:
+            await migrate(database)
+        if settings.auth.enabled:
+            await bootstrap(settings, sessions(database))
         loading = asyncio.create_task(_load(registry, metrics), name="load-models")
         try:
             yield
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
             await registry.close()
+            await database.dispose()
             log.info("stopped")
 
     app = FastAPI(
@@ -56,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for router in (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, admin.router):
         app.include_router(router, responses=ERROR_RESPONSES)
+    if settings.auth.enabled:
+        app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -139,6 +139,31 @@ class ModelsSettings(_Group):
     """Text generation settings."""
 
 
+class AuthSettings(_Group):
+    """Who may call the API: every route needs an API key except the public ones."""
+
+    enabled: bool = True
+    """Require `Authorization: Bearer <key>` on every route outside `public_paths`."""
+    public_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/",
+            "/health",
+            "/ready",
+            "/metrics",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+            "/openapi.json",
+        ]  # fmt: skip
+    )
+    """Routes anyone may call."""
+    bootstrap_key: SecretStr | None = None
+    """The first admin key, made when the database holds no key (`sk-` and at least 24 more characters). Unset:
+    one is generated, printed once and written to `<data_dir>/admin-key.txt`, readable by the owner only."""
+    cache_s: float = Field(default=1.0, ge=0, le=60)
+    """How long a server trusts a key it has checked; a revocation or expiry reaches every replica within it."""
+
+
 class DatabaseSettings(_Group):
     """Where users, API keys and the usage ledger live."""
 
@@ -187,6 +212,8 @@ class Settings(BaseSettings):
     """Logs and metrics."""
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     """Users, keys and usage storage."""
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    """API keys on every route."""
 
     @classmethod
     def settings_customise_sources(

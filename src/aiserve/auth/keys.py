@@ -36,6 +36,13 @@ def generate() -> NewKey:
     return NewKey(plaintext, lookup_prefix(plaintext), digest(plaintext))
 
 
+def adopt(plaintext: str) -> NewKey:
+    """A key chosen by the operator (the bootstrap key), checked for shape."""
+    if not well_formed(plaintext):
+        raise ValueError(f"an API key must start with '{KEY_START}' and have at least 24 more characters")
+    return NewKey(plaintext, lookup_prefix(plaintext), digest(plaintext))
+
+
 def lookup_prefix(key: str) -> str:
     """The part of a key stored in clear to find its row."""
     return key[len(KEY_START) : len(KEY_START) + LOOKUP_CHARS]

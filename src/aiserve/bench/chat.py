@@ -51,8 +51,8 @@ class ChatLevel:
         }
 
 
-async def _client(url: str, body: bytes, level: ChatLevel, until: float) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+async def _client(url: str, body: bytes, level: ChatLevel, until: float, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
         while time.monotonic() < until:
             started = time.perf_counter()
             first: float | None = None
@@ -84,10 +84,12 @@ async def _client(url: str, body: bytes, level: ChatLevel, until: float) -> None
                     level.stream_tokens_per_s.append((tokens - 1) / (done - first))
 
 
-async def _level(url: str, body: bytes, concurrency: int, duration_s: float) -> ChatLevel:
+async def _level(url: str, body: bytes, concurrency: int, duration_s: float, api_key: str | None) -> ChatLevel:
     level = ChatLevel(concurrency)
     started = time.monotonic()
-    await asyncio.gather(*(_client(url, body, level, started + duration_s) for _ in range(concurrency)))
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    until = started + duration_s
+    await asyncio.gather(*(_client(url, body, level, until, headers) for _ in range(concurrency)))
     level.elapsed_s = time.monotonic() - started
     return level
 
@@ -112,14 +114,14 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
-    url: str | None, offline: bool,
+    url: str | None, offline: bool, api_key: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate."""
     body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
                          "temperature": 0.7, "seed": 1, "stream": True})  # fmt: skip
 
     def sweep(target: str) -> list[dict[str, Any]]:
-        return [asyncio.run(_level(target, body, c, duration_s)).to_dict() for c in concurrency]
+        return [asyncio.run(_level(target, body, c, duration_s, api_key)).to_dict() for c in concurrency]
 
     if url:
         levels = sweep(url)

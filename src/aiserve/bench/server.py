@@ -34,8 +34,18 @@ def process_cpu_seconds(pid: int) -> float | None:
 class ServerProcess:
     """`with ServerProcess(args) as server:` runs `aiserve serve` until `/ready` answers 200."""
 
-    def __init__(self, args: list[str], *, ready_timeout_s: float = 120.0, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        ready_timeout_s: float = 120.0,
+        log_path: Path | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        """`api_key`: serve with keys required and this one as the first admin key; without it, this private
+        server on a free loopback port requires none."""
         self.port = free_port()
+        self.api_key = api_key
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = args
         self._ready_timeout_s = ready_timeout_s
@@ -47,7 +57,8 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "aiserve", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self._args]
         self._log = self._log_path.open("wb") if self._log_path else None
         out = self._log or subprocess.DEVNULL
-        self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
+        auth = {"AISERVE_AUTH__BOOTSTRAP_KEY": self.api_key} if self.api_key else {"AISERVE_AUTH__ENABLED": "false"}
+        self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **auth})  # noqa: TID251
         self._wait_ready()
         return self
 

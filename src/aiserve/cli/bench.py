@@ -13,14 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
 
 app = typer.Typer(help="Measure throughput and latency.", no_args_is_help=True)
 
 DurationOpt = Annotated[float, typer.Option(help="Seconds measured per level.")]
 WarmupOpt = Annotated[float, typer.Option(help="Unmeasured seconds before each level.")]
 UrlOpt = Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")]
-ApiKeyOpt = Annotated[str | None, typer.Option(envvar="AISERVE_API_KEY", help="Key for a server that needs one.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -79,6 +78,7 @@ def chat(
     offline: Annotated[bool, typer.Option(help="Also measure single-stream decode speed in process.")] = False,
     url: UrlOpt = None,
     model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
+    api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -90,7 +90,7 @@ def chat(
     settings = settings_from(config, data_dir=data_dir)
     with Console(stderr=True).status("streaming chats…") if not as_json else _Quiet():
         report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
-                                max_tokens=max_tokens, url=url, offline=offline)  # fmt: skip
+                                max_tokens=max_tokens, url=url, offline=offline, api_key=api_key)  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
         return

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
 from aiserve.errors import AiserveError
 
 app = typer.Typer(help="List and prepare models.", no_args_is_help=True)
@@ -56,13 +56,14 @@ def prepare(
         print(f"ready: {folder}")
 
 
-def _admin(action: str, name: str, url: str | None, config: Path | None) -> None:
+def _admin(action: str, name: str, url: str | None, api_key: str | None, config: Path | None) -> None:
     import httpx
 
     settings = settings_from(config)
     base = url or f"http://{settings.server.host}:{settings.server.port}"
     try:
-        response = httpx.post(f"{base}/v1/admin/models/{action}", json={"model": name}, timeout=600)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        response = httpx.post(f"{base}/v1/admin/models/{action}", json={"model": name}, headers=headers, timeout=600)
     except httpx.TransportError as exc:
         raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
     body = response.json()
@@ -78,17 +79,19 @@ UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: from the 
 def load(
     name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
     url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Load a catalogue model into a running server, beside the models it serves."""
-    _admin("load", name, url, config)
+    """Load a catalogue model into a running server, beside the models it serves. Needs an admin key."""
+    _admin("load", name, url, api_key, config)
 
 
 @app.command("unload")
 def unload(
     name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
     url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Unload a model from a running server; requests already queued on it finish first."""
-    _admin("unload", name, url, config)
+    """Unload a model from a running server; requests already queued on it finish first. Needs an admin key."""
+    _admin("unload", name, url, api_key, config)

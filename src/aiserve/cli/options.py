@@ -13,6 +13,10 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML config file (also $AISERVE_CONFIG_FILE).", show_default=False),
 ]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(envvar="AISERVE_API_KEY", help="API key for the server ($AISERVE_API_KEY).", show_default=False),
+]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Where prepared models and data live.", show_default=False)
 ]

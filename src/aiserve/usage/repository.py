@@ -46,10 +46,14 @@ async def create_key(
     name: str = "",
     scopes: Sequence[keys.Scope] = ("inference", "usage:read"),
     expires_at: datetime | None = None,
+    plaintext: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key for `user`: the stored row and the plaintext, which exists only in this return value."""
-    new = keys.generate()
+    """A new key for `user`: the stored row and the plaintext, which exists only in this return value. A given
+    `plaintext` (an operator's chosen bootstrap key) is stored the same way."""
+    new = keys.adopt(plaintext) if plaintext is not None else keys.generate()
     while await session.scalar(select(ApiKey.id).where(ApiKey.prefix == new.prefix)) is not None:
+        if plaintext is not None:
+            raise Conflict("A key with the same prefix exists already.")
         new = keys.generate()  # a prefix collision: 1 in 2^48 per pair of keys
     row = ApiKey(user_id=user.id, name=name, prefix=new.prefix, key_hash=new.digest, scopes=list(scopes),
                  expires_at=expires_at)  # fmt: skip
@@ -89,12 +93,13 @@ async def authenticate(session: AsyncSession, *, plaintext: str, now: datetime |
     return row if row.active(now or utcnow()) else None
 
 
-async def bootstrap_admin(session: AsyncSession) -> str | None:
-    """On a database with no keys, make the user `admin` and an admin key; its plaintext, else None."""
+async def bootstrap_admin(session: AsyncSession, *, plaintext: str | None = None) -> str | None:
+    """On a database with no keys, make the user `admin` and an admin key (`plaintext` if given); its plaintext,
+    else None."""
     if await session.scalar(select(func.count()).select_from(ApiKey)):
         return None
     user = await session.scalar(select(User).where(User.name == BOOTSTRAP_USER))
     if user is None:
         user = await create_user(session, name=BOOTSTRAP_USER)
-    _, plaintext = await create_key(session, user=user, name="bootstrap", scopes=keys.SCOPES)
-    return plaintext
+    _, made = await create_key(session, user=user, name="bootstrap", scopes=keys.SCOPES, plaintext=plaintext)
+    return made

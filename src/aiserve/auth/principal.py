@@ -1,0 +1,22 @@
+"""Who is calling: the key a request carried, its holder and what it may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiserve.auth.keys import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller."""
+
+    key_id: int
+    key_prefix: str
+    user_id: int
+    user: str
+    scopes: frozenset[Scope]
+
+    def allows(self, scope: Scope) -> bool:
+        """Whether the key carries `scope` (`admin` carries every scope)."""
+        return scope in self.scopes or "admin" in self.scopes
