@@ -16,6 +16,7 @@ from aiserve.app import create_app
 from aiserve.usage import repository
 from aiserve.usage.db import make_engine, sessions
 from tests.conftest import MakeSettings
+from tests.integration.conftest import running_app
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +35,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 def client(make_settings: MakeSettings, app_dir: Path) -> Iterator[TestClient]:
     settings = make_settings(data_dir=app_dir, models={"enabled": ["all-minilm-l6-v2"]},
                              auth={"enabled": True, "bootstrap_key": ADMIN, "cache_s": 0.2})  # fmt: skip
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
-        deadline = time.monotonic() + 120
-        while c.get("/ready").status_code != 200:
-            assert time.monotonic() < deadline, "models did not become ready"
-            time.sleep(0.05)
+    with running_app(settings) as c:
         yield c
 
 
