@@ -34,9 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     engine = Engine(observer=metrics)
     registry = ModelRegistry(settings, engine)
-    services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics)
     database = make_engine(settings)
-    authenticator = KeyAuthenticator(sessions(database), cache_s=settings.auth.cache_s)
+    services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics,
+                        sessions=sessions(database))  # fmt: skip
+    authenticator = KeyAuthenticator(services.sessions, cache_s=settings.auth.cache_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database.migrate_on_start:
             await migrate(database)
         if settings.auth.enabled:
-            await bootstrap(settings, sessions(database))
+            await bootstrap(settings, services.sessions)
         loading = asyncio.create_task(_load(registry, metrics), name="load-models")
         try:
             yield

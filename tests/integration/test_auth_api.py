@@ -134,3 +134,34 @@ def test_the_first_start_prints_a_generated_admin_key_once(
     with TestClient(create_app(settings)):
         pass
     assert key not in capsys.readouterr().err  # the second start makes no key and shows none
+
+
+def test_the_admin_api_manages_users_and_keys(client: TestClient) -> None:
+    admin = bearer(ADMIN)
+    made = client.post("/v1/admin/users", json={"name": "app-one"}, headers=admin)
+    assert made.status_code == 201, made.text
+    assert made.json()["name"] == "app-one"
+    assert client.post("/v1/admin/users", json={"name": "app-one"}, headers=admin).status_code == 409
+    assert "app-one" in [u["name"] for u in client.get("/v1/admin/users", headers=admin).json()["data"]]
+    created = client.post("/v1/admin/keys", json={"user": "app-one", "name": "ci", "scopes": ["inference"]},
+                          headers=admin)  # fmt: skip
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    assert key.startswith("sk-")
+    assert created.json()["prefix"] == key[3:11]
+    assert client.post("/v1/admin/keys", json={"user": "nobody"}, headers=admin).status_code == 404
+    assert client.post("/v1/admin/keys", json={"user": "app-one", "scopes": ["root"]}, headers=admin).status_code == 422
+    listed = client.get("/v1/admin/keys", params={"user": "app-one"}, headers=admin)
+    assert listed.status_code == 200
+    assert [k["name"] for k in listed.json()["data"]] == ["ci"]
+    assert key not in listed.text
+    assert key[11:] not in listed.text
+    assert client.get("/v1/models", headers=bearer(key)).status_code == 200
+    assert client.get("/v1/admin/keys", headers=bearer(key)).status_code == 403  # not an admin key
+    revoked = client.delete(f"/v1/admin/keys/{key[3:11]}", headers=admin)
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    deadline = time.monotonic() + 5
+    while client.get("/v1/models", headers=bearer(key)).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked key kept working"
+        time.sleep(0.05)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiserve.engine.protocol import EngineClient
 from aiserve.observability.metrics import Metrics
@@ -21,6 +22,7 @@ class Services:
     registry: ModelRegistry
     engine: EngineClient
     metrics: Metrics
+    sessions: async_sessionmaker[AsyncSession]
 
 
 async def get_services(request: Request) -> Services:

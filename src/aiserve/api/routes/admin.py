@@ -1,14 +1,19 @@
-"""`/v1/admin`: load and unload models on a running server."""
+"""`/v1/admin`: load and unload models on a running server; users and API keys. Every route needs `admin`."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import APIRouter
 
 from aiserve.api.deps import ServicesDep
 from aiserve.api.routes.models import card
 from aiserve.errors import ModelLoadFailed
+from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, UserCreate, UserList, UserOut
 from aiserve.protocol.models import ModelCard, ModelRef
 from aiserve.registry.registry import ModelState
+from aiserve.usage import repository
+from aiserve.usage.tables import ApiKey, utcnow
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -30,3 +35,55 @@ async def unload_model(body: ModelRef, services: ServicesDep) -> ModelCard:
     result = card(entry)
     result.status = "unloaded"
     return result
+
+
+@router.get("/users", operation_id="admin-list-users")
+async def list_users(services: ServicesDep) -> UserList:
+    """Every user, oldest first."""
+    async with services.sessions() as session:
+        users = await repository.list_users(session)
+    return UserList(data=[UserOut(id=u.id, name=u.name, created_at=u.created_at) for u in users])
+
+
+@router.post("/users", operation_id="admin-create-user", status_code=201)
+async def create_user(body: UserCreate, services: ServicesDep) -> UserOut:
+    """Add a user (409 if the name is taken)."""
+    async with services.sessions() as session, session.begin():
+        user = await repository.create_user(session, name=body.name)
+    return UserOut(id=user.id, name=user.name, created_at=user.created_at)
+
+
+@router.get("/keys", operation_id="admin-list-keys")
+async def list_keys(services: ServicesDep, user: str | None = None) -> KeyList:
+    """Every key, or one user's: prefixes and states, never the keys themselves."""
+    async with services.sessions() as session:
+        holder = await repository.find_user(session, name=user) if user else None
+        rows = await repository.list_keys(session, user=holder)
+    return KeyList(data=[_key_out(row) for row in rows])
+
+
+@router.post("/keys", operation_id="admin-create-key", status_code=201)
+async def create_key(body: KeyCreate, services: ServicesDep) -> KeyCreated:
+    """Make a key for a user; the answer holds the key, which is never shown again."""
+    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    async with services.sessions() as session, session.begin():
+        holder = await repository.find_user(session, name=body.user)
+        row, plaintext = await repository.create_key(session, user=holder, name=body.name, scopes=body.scopes,
+                                                     expires_at=expires)  # fmt: skip
+        row.user = holder
+    return KeyCreated(**_key_out(row).model_dump(), key=plaintext)
+
+
+@router.delete("/keys/{key}", operation_id="admin-revoke-key")
+async def revoke_key(key: str, services: ServicesDep) -> KeyOut:
+    """Revoke a key by id or prefix; every server refuses it within `auth.cache_s`."""
+    async with services.sessions() as session, session.begin():
+        row = await repository.revoke_key(session, key=key)
+        await session.refresh(row, ["user"])
+    return _key_out(row)
+
+
+def _key_out(row: ApiKey) -> KeyOut:
+    return KeyOut(id=row.id, prefix=row.prefix, user=row.user.name, name=row.name, scopes=list(row.scopes),
+                  created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
+                  last_used_at=row.last_used_at)  # fmt: skip

@@ -1,0 +1,74 @@
+"""Users and API keys on the admin API (`/v1/admin/users`, `/v1/admin/keys`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Scope = Literal["admin", "inference", "usage:read"]
+
+
+class UserCreate(BaseModel):
+    """A new user."""
+
+    name: str = Field(min_length=1, max_length=128)
+    """A unique name (a person or an app)."""
+
+
+class UserOut(BaseModel):
+    """A user."""
+
+    id: int
+    name: str
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    """A new key for an existing user."""
+
+    user: str = Field(min_length=1, max_length=128)
+    """The user who holds the key."""
+    name: str = Field(default="", max_length=128)
+    """What the key is for."""
+    scopes: list[Scope] = Field(default=["inference", "usage:read"], min_length=1)
+    """What the key may do."""
+    expires_in_days: int | None = Field(default=None, ge=1, le=36500)
+    """Days until the key stops working; none: never."""
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never the key itself, only its prefix."""
+
+    id: int
+    prefix: str
+    """The characters after `sk-` that identify the key in lists and logs."""
+    user: str
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """A new key: `key` is shown in this answer only."""
+
+    key: str
+    """The API key; store it now, it cannot be shown again."""
+
+
+class KeyList(BaseModel):
+    """Keys, oldest first."""
+
+    object: Literal["list"] = "list"
+    data: list[KeyOut]
+
+
+class UserList(BaseModel):
+    """Users, oldest first."""
+
+    object: Literal["list"] = "list"
+    data: list[UserOut]
