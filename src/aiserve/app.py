@@ -15,11 +15,13 @@ from aiserve.api.bootstrap import bootstrap
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
+from aiserve.api.ratelimit import RateLimitMiddleware
 from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models
 from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
 from aiserve.observability.metrics import Metrics
+from aiserve.ratelimit.memory import MemoryRateLimiter
 from aiserve.registry.registry import ModelRegistry
 from aiserve.settings import Settings, load_settings
 from aiserve.usage.db import make_engine, migrate, sessions
@@ -68,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     for router in (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, admin.router):
         app.include_router(router, responses=ERROR_RESPONSES)
-    if settings.auth.enabled:
+    if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
+        app.add_middleware(RateLimitMiddleware, limiter=MemoryRateLimiter(), settings=settings.ratelimit)
         app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
     app.add_middleware(
         RequestContextMiddleware,

@@ -164,6 +164,16 @@ class AuthSettings(_Group):
     """How long a server trusts a key it has checked; a revocation or expiry reaches every replica within it."""
 
 
+class RateLimitSettings(_Group):
+    """Per-key limits: the defaults here, overridden by a key's own."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests each key may make in any 60 s window (a sliding window, exact to the instant); unset: no limit.
+    `5` gives the course's limit: the 6th request within a minute gets 429."""
+    exempt_admin: bool = False
+    """Admin keys skip the limits."""
+
+
 class DatabaseSettings(_Group):
     """Where users, API keys and the usage ledger live."""
 
@@ -214,6 +224,8 @@ class Settings(BaseSettings):
     """Users, keys and usage storage."""
     auth: AuthSettings = Field(default_factory=AuthSettings)
     """API keys on every route."""
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    """Per-key rate limits."""
 
     @classmethod
     def settings_customise_sources(

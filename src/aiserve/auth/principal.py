@@ -16,6 +16,8 @@ class Principal:
     user_id: int
     user: str
     scopes: frozenset[Scope]
+    requests_per_minute: int | None = None
+    """The key's own request limit, over the default."""
 
     def allows(self, scope: Scope) -> bool:
         """Whether the key carries `scope` (`admin` carries every scope)."""
