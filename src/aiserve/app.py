@@ -16,7 +16,7 @@ from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
 from aiserve.api.ratelimit import RateLimitMiddleware
-from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models
+from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, usage
 from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
@@ -25,6 +25,7 @@ from aiserve.ratelimit.memory import MemoryRateLimiter
 from aiserve.registry.registry import ModelRegistry
 from aiserve.settings import Settings, load_settings
 from aiserve.usage.db import make_engine, migrate, sessions
+from aiserve.usage.recorder import UsageRecorder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics,
                         sessions=sessions(database))  # fmt: skip
     authenticator = KeyAuthenticator(services.sessions, cache_s=settings.auth.cache_s)
+    recorder = UsageRecorder(services.sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await migrate(database)
         if settings.auth.enabled:
             await bootstrap(settings, services.sessions)
+        recorder.start()
         loading = asyncio.create_task(_load(registry, metrics), name="load-models")
         try:
             yield
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
             await registry.close()
+            await recorder.close()  # every answered request's event, before the database closes
             await database.dispose()
             log.info("stopped")
 
@@ -68,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, admin.router):
+    routers = (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, usage.router,
+               admin.router)  # fmt: skip
+    for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
         app.add_middleware(RateLimitMiddleware, limiter=MemoryRateLimiter(), settings=settings.ratelimit)
@@ -78,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
         access=settings.observability.access_log,
+        recorder=recorder,
     )
     return app
 

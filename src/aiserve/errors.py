@@ -6,6 +6,7 @@ AiserveError
 ├── ModelNotFound           no such model id or alias
 ├── NotFound                no such user, key or other named thing
 ├── Conflict                the thing to create exists already
+├── Forbidden               the caller's key may not do this
 ├── Unavailable             temporarily unable to serve; carries retry_after
 │   ├── Overloaded          the model's queue is full
 │   └── ModelNotReady       the model is still loading, or failed to load
@@ -48,6 +49,10 @@ class NotFound(AiserveError):
 
 class Conflict(AiserveError):
     """What the request would create exists already."""
+
+
+class Forbidden(AiserveError):
+    """The caller is known but may not do this."""
 
 
 class Unavailable(AiserveError):

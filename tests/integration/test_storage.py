@@ -15,6 +15,8 @@ from aiserve.errors import Conflict, NotFound
 from aiserve.settings import load_settings
 from aiserve.usage import repository
 from aiserve.usage.db import make_engine, migrate, sessions
+from aiserve.usage.recorder import UsageRecorder
+from aiserve.usage.reports import summarize
 from aiserve.usage.tables import utcnow
 from tests.services import postgres
 
@@ -101,3 +103,29 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
     await made.dispose()
     assert (tmp_path / "aiserve.db").is_file()
+
+
+@pytest.mark.asyncio
+async def test_the_recorder_writes_events_that_reports_add_up(engine: AsyncEngine) -> None:
+    async with sessions(engine)() as session, session.begin():
+        user = await repository.create_user(session, name="dana")
+        key, _ = await repository.create_key(session, user=user)
+    recorder = UsageRecorder(sessions(engine), flush_s=0.05)
+    recorder.start()
+    for i, status in enumerate([200, 200, 429, 200]):
+        recorder.record(request_id=f"r{i}", key_id=key.id, user_id=user.id, model="m@1", route="/v1/embeddings",
+                        status=status, latency_ms=10.0 * (i + 1), input_tokens=5, created_at=utcnow())  # fmt: skip
+    await recorder.close()
+    assert recorder.written == 4
+    async with sessions(engine)() as session:
+        report = await summarize(session, user_id=user.id)
+        one_key = await summarize(session, user_id=user.id, key_id=key.id, start=utcnow() + timedelta(days=1))
+    assert report["total_requests"] == 4
+    assert report["successful_requests"] == 3
+    assert report["success_rate"] == 0.75
+    assert report["avg_response_time_ms"] == pytest.approx(25.0)
+    assert report["input_tokens"] == 20
+    assert report["by_model"] == [{"model": "m@1", "requests": 4, "successful_requests": 3, "input_tokens": 20,
+                                   "output_tokens": 0, "images": 0}]  # fmt: skip
+    assert report["by_day"][0]["day"] == utcnow().date()
+    assert one_key["total_requests"] == 0

@@ -12,10 +12,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aiserve.api.errors import error_response
 from aiserve.errors import PayloadTooLarge
 from aiserve.observability.metrics import Metrics
+from aiserve.usage.recorder import UsageRecorder
+from aiserve.usage.tables import utcnow
 
 access_log = logging.getLogger("aiserve.access")
 
 _MAX_ID_LEN = 128
+
+MODEL_ROUTES = ("/v1/embeddings", "/v1/chat", "/v1/completions", "/v1/classify", "/v1/inspect", "/v2/classify")
+"""Requests to these (by an authenticated key) go in the usage ledger, whatever their status."""
 
 
 def _client_request_id(scope: Scope) -> str | None:
@@ -42,11 +47,20 @@ class RequestContextMiddleware:
     """Gives every request an id (the client's `x-request-id` if sane), enforces the body limit, adds
     `x-request-id` and `x-total-time` to every response, and logs and counts each request once."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int, access: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        access: bool,
+        recorder: UsageRecorder | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access = access
+        self.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,6 +121,14 @@ class RequestContextMiddleware:
         model = state.get("model", "")
         queue_s = state.get("queue_s")
         self.metrics.observe_request(path, model, status, elapsed, queue_s)
+        principal = state.get("principal")
+        if self.recorder is not None and principal is not None and scope["path"].startswith(MODEL_ROUTES):
+            self.recorder.record(
+                request_id=state["request_id"], key_id=principal.key_id, user_id=principal.user_id,
+                model=model or None, route=scope["path"], status=status, latency_ms=elapsed * 1000,
+                queue_ms=None if queue_s is None else queue_s * 1000, input_tokens=state.get("input_tokens", 0),
+                output_tokens=state.get("output_tokens", 0), images=state.get("images", 0), created_at=utcnow(),
+            )  # fmt: skip
         if not self.access:
             return
         fields: dict[str, Any] = {

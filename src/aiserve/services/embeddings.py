@@ -22,6 +22,7 @@ class EmbeddingResult:
     body: bytes
     queue_s: float
     inference_s: float
+    tokens: int
 
 
 def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
@@ -62,7 +63,8 @@ async def create_embeddings(
         raise ModelNotReady(f"The model '{entry.name}' is {entry.state.value}.", retry_after=2.0)
     done = await engine.run(entry.spec.key, texts, timeout_s=settings.server.request_timeout_s)
     body = render(done.outputs, entry.name, base64_=request.encoding_format == "base64")
-    return EmbeddingResult(entry.name, body, done.queue_s, done.inference_s)
+    tokens = sum(o.tokens for o in done.outputs)
+    return EmbeddingResult(entry.name, body, done.queue_s, done.inference_s, tokens)
 
 
 def render(outputs: list[EmbeddingOutput], model: str, *, base64_: bool) -> bytes:

@@ -70,12 +70,18 @@ async def list_keys(session: AsyncSession, *, user: User | None = None) -> Seque
     return (await session.scalars(query)).all()
 
 
-async def revoke_key(session: AsyncSession, *, key: str) -> ApiKey:
-    """Revoke a key named by its id or its prefix; revoking twice keeps the first time."""
-    query = select(ApiKey).where(ApiKey.id == int(key)) if key.isdigit() else select(ApiKey).where(ApiKey.prefix == key)
-    row = await session.scalar(query)
+async def find_key(session: AsyncSession, *, key: str) -> ApiKey:
+    """A key named by its id or its prefix (with its user); `NotFound` if there is none."""
+    named = ApiKey.id == int(key) if key.isdigit() else ApiKey.prefix == key
+    row = await session.scalar(select(ApiKey).options(selectinload(ApiKey.user)).where(named))
     if row is None:
         raise NotFound(f"No API key '{key}'.")
+    return row
+
+
+async def revoke_key(session: AsyncSession, *, key: str) -> ApiKey:
+    """Revoke a key named by its id or its prefix; revoking twice keeps the first time."""
+    row = await find_key(session, key=key)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return row

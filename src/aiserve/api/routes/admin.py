@@ -79,7 +79,6 @@ async def revoke_key(key: str, services: ServicesDep) -> KeyOut:
     """Revoke a key by id or prefix; every server refuses it within `auth.cache_s`."""
     async with services.sessions() as session, session.begin():
         row = await repository.revoke_key(session, key=key)
-        await session.refresh(row, ["user"])
     return _key_out(row)
 
 

@@ -33,6 +33,15 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 Choice = Callable[[Event], dict[str, Any]]
 
 
+async def _counted(request: Request, events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
+    """Pass the events on; note the answer's token counts for the usage ledger."""
+    async for event in events:
+        if isinstance(event, Finished):
+            request.state.input_tokens = event.prompt_tokens
+            request.state.output_tokens = event.completion_tokens
+        yield event
+
+
 def _reason(event: Event) -> str | None:
     return finish_reason(event) if isinstance(event, Finished) else None
 
@@ -42,7 +51,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
     """OpenAI-compatible chat completion, streamed as server-sent events when `stream` is true."""
     entry = chat_model(services.registry, body.model)
     request.state.model = entry.spec.key
-    events = generate(services.engine, entry, chat_generation(body, services.settings), services.settings)
+    events = _counted(
+        request, generate(services.engine, entry, chat_generation(body, services.settings), services.settings)
+    )
     cid, created = completion_id("chatcmpl")
     ident = {"id": cid, "created": created, "model": entry.name}
     if body.stream:
@@ -69,7 +80,9 @@ async def completions(body: CompletionRequest, request: Request, services: Servi
     """OpenAI-compatible text completion of `prompt`, streamed when `stream` is true."""
     entry = chat_model(services.registry, body.model)
     request.state.model = entry.spec.key
-    events = generate(services.engine, entry, text_generation(body, services.settings), services.settings)
+    events = _counted(
+        request, generate(services.engine, entry, text_generation(body, services.settings), services.settings)
+    )
     cid, created = completion_id("cmpl")
     base = {"id": cid, "created": created, "model": entry.name, "object": "text_completion"}
     if body.stream:
@@ -133,7 +146,7 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep) -> Ch
     entry = chat_model(services.registry, body.model)
     request.state.model = entry.spec.key
     answer = await cancel_on_disconnect(
-        request, collect(generate(services.engine, entry, _course_request(body), services.settings))
+        request, collect(_counted(request, generate(services.engine, entry, _course_request(body), services.settings)))
     )
     return ChatReply(model=entry.name, reply=answer.text)
 
@@ -143,7 +156,7 @@ async def chat_stream(body: ChatRequest, request: Request, services: ServicesDep
     """The course's streaming chat: one `data: <text>` event per token, then `data: [DONE]`."""
     entry = chat_model(services.registry, body.model)
     request.state.model = entry.spec.key
-    events = generate(services.engine, entry, _course_request(body), services.settings)
+    events = _counted(request, generate(services.engine, entry, _course_request(body), services.settings))
     first = await first_event(events)
 
     async def pieces() -> AsyncIterator[bytes]:

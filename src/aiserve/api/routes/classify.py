@@ -46,6 +46,7 @@ async def classify_image(request: Request, services: ServicesDep) -> Response:
     result = await cancel_on_disconnect(
         request, classify(image, entry, top_k=body.top_k, engine=services.engine, settings=services.settings)
     )
+    request.state.images = 1  # counted once classified
     payload = orjson.dumps(result.response.model_dump())
     return model_response(request, payload, queue_s=result.queue_s, inference_s=result.inference_s)
 

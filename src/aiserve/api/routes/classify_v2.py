@@ -17,7 +17,9 @@ async def classify_batch(body: ClassifyBatchRequest, request: Request, services:
     """Classify up to 64 images; each result stands alone, so one bad image does not fail the others."""
     entry = classifier(services.registry, body.model)
     request.state.model = entry.spec.key
-    return await cancel_on_disconnect(
+    result = await cancel_on_disconnect(
         request,
         classify_many(body.images, entry, top_k=body.top_k, engine=services.engine, settings=services.settings),
     )
+    request.state.images = sum(item.error is None for item in result.results)  # the ones classified
+    return result

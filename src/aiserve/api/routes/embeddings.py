@@ -22,4 +22,5 @@ async def embeddings(body: EmbeddingRequest, request: Request, services: Service
     result = await cancel_on_disconnect(
         request, create_embeddings(body, entry, engine=services.engine, settings=services.settings)
     )
+    request.state.input_tokens = result.tokens
     return model_response(request, result.body, queue_s=result.queue_s, inference_s=result.inference_s)

@@ -1,0 +1,59 @@
+"""The usage ledger's writer: requests hand their event over and go on; a background task writes what has
+gathered in one batched insert at least every `flush_s`, and everything left when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from aiserve.usage.tables import UsageEvent
+
+log = logging.getLogger(__name__)
+
+
+class UsageRecorder:
+    """`record(...)` costs a list append; `start()` begins the flushing, `close()` writes the rest."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, flush_s: float = 0.5) -> None:
+        self._sessions = sessions
+        self._flush_s = flush_s
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def record(self, **event: Any) -> None:
+        """Queue one event (the columns of `UsageEvent`)."""
+        self._pending.append(event)
+
+    def start(self) -> None:
+        """Flush every `flush_s` seconds from now on."""
+        self._task = asyncio.create_task(self._run(), name="usage-recorder")
+
+    async def flush(self) -> None:
+        """Write what is pending now."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(insert(UsageEvent), batch)
+            self.written += len(batch)
+        except Exception:  # the database is away: keep the events for the next try
+            log.exception("could not write %d usage events; will retry", len(batch))
+            self._pending = batch + self._pending
+
+    async def close(self) -> None:
+        """Stop flushing and write everything still pending."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self.flush()
