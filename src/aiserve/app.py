@@ -21,7 +21,7 @@ from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
 from aiserve.observability.metrics import Metrics
-from aiserve.ratelimit.memory import MemoryRateLimiter
+from aiserve.ratelimit.base import make_limiter
 from aiserve.registry.registry import ModelRegistry
 from aiserve.settings import Settings, load_settings
 from aiserve.usage.db import make_engine, migrate, sessions
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         sessions=sessions(database))  # fmt: skip
     authenticator = KeyAuthenticator(services.sessions, cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions)
+    redis_url = settings.ratelimit.redis_url.get_secret_value() if settings.ratelimit.redis_url else None
+    limiter = make_limiter(settings.ratelimit.backend, redis_url, fail_open=settings.ratelimit.fail_open)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(loading, return_exceptions=True)
             await registry.close()
             await recorder.close()  # every answered request's event, before the database closes
+            await limiter.close()
             await database.dispose()
             log.info("stopped")
 
@@ -77,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
-        app.add_middleware(RateLimitMiddleware, limiter=MemoryRateLimiter(), settings=settings.ratelimit)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit)
         app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
     app.add_middleware(
         RequestContextMiddleware,

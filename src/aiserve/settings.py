@@ -172,6 +172,13 @@ class RateLimitSettings(_Group):
     `5` gives the course's limit: the 6th request within a minute gets 429."""
     exempt_admin: bool = False
     """Admin keys skip the limits."""
+    backend: Literal["memory", "redis"] = "memory"
+    """`memory`: one server's own count; `redis`: one count shared by every replica (needs `redis_url`)."""
+    redis_url: SecretStr | None = None
+    """e.g. `redis://redis:6379/0`."""
+    fail_open: bool = True
+    """When Redis cannot be reached: admit requests unlimited (true) or refuse them with 503 (false); logged as an
+    error either way."""
 
 
 class DatabaseSettings(_Group):

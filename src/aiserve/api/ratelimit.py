@@ -8,8 +8,9 @@ import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aiserve.api.errors import error_response
+from aiserve.api.errors import domain_error_response, error_response
 from aiserve.auth.principal import Principal
+from aiserve.errors import Unavailable
 from aiserve.ratelimit.base import Decision, RateLimiter
 from aiserve.settings import RateLimitSettings
 
@@ -30,7 +31,11 @@ class RateLimitMiddleware:
         if principal is None or limit is None:
             await self.app(scope, receive, send)
             return
-        decision = await self.limiter.hit(f"rpm:{principal.key_id}", limit=limit, window_s=WINDOW_S)
+        try:
+            decision = await self.limiter.hit(f"rpm:{principal.key_id}", limit=limit, window_s=WINDOW_S)
+        except Unavailable as exc:  # the shared store is away and the operator chose to fail closed
+            await domain_error_response(exc)(scope, receive, send)
+            return
         headers = _headers(decision)
         if not decision.allowed:
             wait = max(1, math.ceil(decision.retry_after_s))

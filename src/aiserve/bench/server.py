@@ -41,11 +41,13 @@ class ServerProcess:
         ready_timeout_s: float = 120.0,
         log_path: Path | None = None,
         api_key: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """`api_key`: serve with keys required and this one as the first admin key; without it, this private
-        server on a free loopback port requires none."""
+        server on a free loopback port requires none. `env`: more `AISERVE_*` settings for the server."""
         self.port = free_port()
         self.api_key = api_key
+        self._env = env or {}
         self.url = f"http://127.0.0.1:{self.port}"
         self._args = args
         self._ready_timeout_s = ready_timeout_s
@@ -58,7 +60,7 @@ class ServerProcess:
         self._log = self._log_path.open("wb") if self._log_path else None
         out = self._log or subprocess.DEVNULL
         auth = {"AISERVE_AUTH__BOOTSTRAP_KEY": self.api_key} if self.api_key else {"AISERVE_AUTH__ENABLED": "false"}
-        self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **auth})  # noqa: TID251
+        self.process = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, **auth, **self._env})  # noqa: TID251
         self._wait_ready()
         return self
 

@@ -26,3 +26,20 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, *, limit: int, window_s: float, cost: int = 1) -> Decision:
         """Count `cost` against `key` if it fits `limit` per `window_s`; say what happened."""
         ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def make_limiter(backend: str, redis_url: str | None, *, fail_open: bool) -> RateLimiter:
+    """The configured limiter."""
+    if backend == "redis":
+        if not redis_url:
+            raise ValueError("ratelimit.backend is 'redis' but ratelimit.redis_url is not set")
+        from aiserve.ratelimit.redis import RedisRateLimiter
+
+        return RedisRateLimiter(redis_url, fail_open=fail_open)
+    from aiserve.ratelimit.memory import MemoryRateLimiter
+
+    return MemoryRateLimiter()

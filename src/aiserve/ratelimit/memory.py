@@ -35,6 +35,9 @@ class MemoryRateLimiter:
         retry = hits[index] + window_s - now if hits else window_s
         return Decision(False, limit, 0, hits[0] + window_s - now if hits else window_s, retry)
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
     def _sweep(self, now: float, window_s: float) -> None:
         if now - self._last_sweep < window_s:
             return
