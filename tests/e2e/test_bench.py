@@ -87,3 +87,19 @@ def test_bench_chat_reports_ttft_and_token_rates(data_dir: Path) -> None:
     assert report["offline"]["runtime"] == "llama.cpp"
     assert report["offline"]["tokens"] == 8
     assert report["ratio_aggregate8_over_single"] is None  # no 8-stream level in this short run
+
+
+def test_bench_gateway_compares_the_same_route_with_and_without_the_gateway(data_dir: Path) -> None:
+    args = ["bench", "gateway", "--concurrency", "1,4", "--duration", "0.5", "--warmup", "0.2", "--json"]
+    out = subprocess.run([sys.executable, "-m", "aiserve", *args, "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["storage"] == "sqlite"
+    assert report["limiter"] == "memory"
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 4]
+    for level in report["levels"]:
+        assert level["errors"] == 0  # the gated server admitted every request: the key and the limit worked
+        assert level["off_rps"] > 0
+        assert level["on_rps"] > 0
+        assert level["added_p50_ms"] == pytest.approx(level["on_p50_ms"] - level["off_p50_ms"])

@@ -96,7 +96,7 @@ def run_bench(
     """Sweep the concurrency levels over HTTP, then (with `offline`) measure the model in process."""
     report = BenchReport(workload=config.workload, cpus=os.cpu_count() or 1)
     if config.url:
-        _sweep(config, config.url, None, report, tick)
+        sweep(config, config.url, None, report, tick)
     else:
         args = [
             *config.server_args,
@@ -110,14 +110,15 @@ def run_bench(
             settings.engine.device,
         ]
         with ServerProcess(args) as server:
-            _sweep(config, server.url, server, report, tick)
+            sweep(config, server.url, server, report, tick)
     if config.offline:
         results, report.facts = _offline(config, settings, tick, facts)
         report.offline = [o.to_dict() for o in results]
     return report
 
 
-def _sweep(config: BenchConfig, url: str, server: ServerProcess | None, report: BenchReport, tick: Tick | None) -> None:
+def sweep(config: BenchConfig, url: str, server: ServerProcess | None, report: BenchReport, tick: Tick | None) -> None:
+    """Run the load generator at each concurrency level against `url`, adding each level's result to `report`."""
     for level in config.concurrency:
         if tick:
             tick(f"HTTP, {level} clients", config.warmup_s + config.duration_s)

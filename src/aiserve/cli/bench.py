@@ -209,3 +209,35 @@ def _print_report(report: dict[str, Any]) -> None:
         console.print("Model: " + ", ".join(f"{k} {v}" for k, v in report["facts"].items()))
     if report["ratio"] is not None:
         console.print(f"{report['ratio_definition']} = [bold]{report['ratio']:.2f}[/bold]")
+
+
+@app.command("gateway")
+def gateway(
+    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,8",
+    duration: DurationOpt = 10.0,
+    warmup: WarmupOpt = 2.0,
+    database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL for the gated server.")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL for the gated server's limiter.")] = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The gateway's cost: a cheap model route with keys, limits, ledger and logs, against the same route
+    without them, in one run; the added p50 per client count."""
+    from aiserve.bench.gateway import run_gateway_bench
+
+    settings = settings_from(config, data_dir=data_dir)
+    with Console(stderr=True).status("measuring with and without the gateway…") if not as_json else _Quiet():
+        report = run_gateway_bench(settings, concurrency=_levels(concurrency), duration_s=duration, warmup_s=warmup,
+                                   database_url=database_url, redis_url=redis_url)  # fmt: skip
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    title = f"{report['workload']}; gateway on {report['storage']} + {report['limiter']}"
+    table = Table("clients", "p50 off ms", "p50 on ms", "added p50 ms", "p95 off ms", "p95 on ms", "req/s off",
+                  "req/s on", "errors", title=title)  # fmt: skip
+    for lv in report["levels"]:
+        table.add_row(str(lv["concurrency"]), f"{lv['off_p50_ms']:.2f}", f"{lv['on_p50_ms']:.2f}",
+                      f"{lv['added_p50_ms']:.2f}", f"{lv['off_p95_ms']:.2f}", f"{lv['on_p95_ms']:.2f}",
+                      f"{lv['off_rps']:.0f}", f"{lv['on_rps']:.0f}", str(lv["errors"]))  # fmt: skip
+    Console().print(table)
