@@ -3,8 +3,11 @@ show a key."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -55,3 +58,29 @@ def test_no_key_appears_in_the_logs(server: ServerProcess) -> None:
     assert ADMIN not in text
     assert ADMIN[3:] not in text
     assert "q" * 30 not in text
+
+
+def test_aiserve_usage_shows_the_callers_numbers(server: ServerProcess) -> None:
+    def report() -> dict[str, Any]:
+        shown = aiserve("usage", "--url", server.url, "--api-key", ADMIN, "--json")
+        assert shown.returncode == 0, shown.stderr
+        body: dict[str, Any] = json.loads(shown.stdout)
+        return body
+
+    before = report()
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=ADMIN, max_retries=0)
+    client.embeddings.create(model="all-minilm-l6-v2", input=["one", "two"])
+    deadline = time.monotonic() + 10
+    while (after := report())["total_requests"] == before["total_requests"]:
+        assert time.monotonic() < deadline, "the request never reached the ledger"
+        time.sleep(0.2)
+    assert after["total_requests"] == before["total_requests"] + 1
+    assert after["input_tokens"] == before["input_tokens"] + 6
+    assert after["user"] == "admin"
+    table = aiserve("usage", "--url", server.url, "--api-key", ADMIN)
+    assert "usage of admin" in table.stdout
+    assert "by model" in table.stdout
+    assert "minilm" in table.stdout
+    assert (
+        aiserve("usage", "--url", server.url, "--api-key", "sk-" + "n" * 40).stderr.strip() == "error: Invalid API key"
+    )

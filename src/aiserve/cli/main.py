@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from aiserve import __version__
-from aiserve.cli import bench, config, db, doctor, keys, models, openapi, serve, users
+from aiserve.cli import bench, config, db, doctor, keys, models, openapi, serve, usage, users
 from aiserve.errors import AiserveError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("openapi")(openapi.openapi)
 app.command("doctor")(doctor.doctor)
+app.command("usage")(usage.usage)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")

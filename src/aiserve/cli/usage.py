@@ -1,0 +1,60 @@
+"""`aiserve usage`: your usage on a running server (an admin key may ask for any user's or key's)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, settings_from
+from aiserve.errors import AiserveError
+
+
+def usage(
+    start: Annotated[datetime | None, typer.Option(help="From this moment (ISO 8601).")] = None,
+    end: Annotated[datetime | None, typer.Option(help="Until this moment (ISO 8601).")] = None,
+    user: Annotated[str | None, typer.Option(help="Another user's usage (admin key).")] = None,
+    key: Annotated[str | None, typer.Option(help="One key's usage, by id or prefix (admin key).")] = None,
+    url: Annotated[str | None, typer.Option(help="Server URL (default: from the settings).")] = None,
+    api_key: ApiKeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Requests, success rate, response time, tokens and images, by model and by day."""
+    import httpx
+
+    settings = settings_from(config)
+    base = url or f"http://{settings.server.host}:{settings.server.port}"
+    params = {k: v for k, v in {"user": user, "key": key, "start": start and start.isoformat(),
+                                "end": end and end.isoformat()}.items() if v}  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(f"{base}/v1/usage", params=params, headers=headers, timeout=30)
+    except httpx.TransportError as exc:
+        raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
+    report: dict[str, Any] = response.json()
+    if response.status_code != 200:
+        raise AiserveError(report.get("error", {}).get("message", response.text))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    who = f"{report['user']}" + (f", key {report['key']}…" if report["key"] else "")
+    totals = Table("requests", "successful", "success rate", "avg ms", "input tokens", "output tokens", "images",
+                   title=f"usage of {who}")  # fmt: skip
+    totals.add_row(str(report["total_requests"]), str(report["successful_requests"]), f"{report['success_rate']:.1%}",
+                   f"{report['avg_response_time_ms']:.1f}", str(report["input_tokens"]), str(report["output_tokens"]),
+                   str(report["images"]))  # fmt: skip
+    console = Console()
+    console.print(totals)
+    for title, rows, first in (("by model", report["by_model"], "model"), ("by day", report["by_day"], "day")):
+        if not rows:
+            continue
+        table = Table(first, "requests", "successful", "input tokens", "output tokens", "images", title=title)
+        for row in rows:
+            table.add_row(str(row[first]), str(row["requests"]), str(row["successful_requests"]),
+                          str(row["input_tokens"]), str(row["output_tokens"]), str(row["images"]))  # fmt: skip
+        console.print(table)
