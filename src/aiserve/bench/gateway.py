@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def run_gateway_bench(
             (home / name).mkdir()
             (home / name / "models").symlink_to(settings.models_dir)
             config = BenchConfig(workload, concurrency, duration_s, warmup_s, api_key=key)
-            report = BenchReport(workload=workload, cpus=1)
+            report = BenchReport(workload=workload, cpus=os.cpu_count() or 1)
             with ServerProcess(args, api_key=key, env=env, log_path=home / f"{name}.log") as server:
                 sweep(config, server.url, server, report, tick)
             results[name] = report.levels

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
-from aiserve.errors import AiserveError
 
 app = typer.Typer(help="List and prepare models.", no_args_is_help=True)
 
@@ -57,18 +56,10 @@ def prepare(
 
 
 def _admin(action: str, name: str, url: str | None, api_key: str | None, config: Path | None) -> None:
-    import httpx
+    from aiserve.cli.remote import call
 
-    settings = settings_from(config)
-    base = url or f"http://{settings.server.host}:{settings.server.port}"
-    try:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        response = httpx.post(f"{base}/v1/admin/models/{action}", json={"model": name}, headers=headers, timeout=600)
-    except httpx.TransportError as exc:
-        raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
-    body = response.json()
-    if response.status_code != 200:
-        raise AiserveError(body.get("error", {}).get("message", response.text))
+    path = f"/v1/admin/models/{action}"
+    body = call("POST", path, url=url, api_key=api_key, config=config, timeout=600, json={"model": name})
     print(f"{action}ed: {body['id']} (version {body['version']}, {body['status']})")
 
 

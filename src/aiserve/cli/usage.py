@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt, settings_from
-from aiserve.errors import AiserveError
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt
 
 
 def usage(
@@ -25,20 +24,11 @@ def usage(
     config: ConfigOpt = None,
 ) -> None:
     """Requests, success rate, response time, tokens and images, by model and by day."""
-    import httpx
+    from aiserve.cli.remote import call
 
-    settings = settings_from(config)
-    base = url or f"http://{settings.server.host}:{settings.server.port}"
     params = {k: v for k, v in {"user": user, "key": key, "start": start and start.isoformat(),
                                 "end": end and end.isoformat()}.items() if v}  # fmt: skip
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = httpx.get(f"{base}/v1/usage", params=params, headers=headers, timeout=30)
-    except httpx.TransportError as exc:
-        raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
-    report: dict[str, Any] = response.json()
-    if response.status_code != 200:
-        raise AiserveError(report.get("error", {}).get("message", response.text))
+    report = call("GET", "/v1/usage", url=url, api_key=api_key, config=config, params=params)
     if as_json:
         print(json.dumps(report, indent=2))
         return

@@ -102,11 +102,7 @@ class TransformersBackend(SteppedBackend):
 
     def step(self) -> None:
         """One token for every running answer, in one forward pass."""
-        running = [s for s in self._running if s.finish is None]
-        if len(running) < len(self._running):  # a finished answer still holding a row: free it first
-            for sequence in [s for s in self._running if s.finish is not None]:
-                self.end(sequence)
-        if not running:
+        if not self._running:  # the scheduler ends every finished answer before the next step
             return
         logits = self._rows.decode(self._model, [self._next[s] for s in self._running])
         greedy = logits.argmax(dim=-1).tolist()
