@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 
@@ -24,6 +25,7 @@ from aiserve.observability.metrics import Metrics
 from aiserve.ratelimit.base import make_limiter
 from aiserve.registry.registry import ModelRegistry
 from aiserve.settings import Settings, load_settings
+from aiserve.usage import reports
 from aiserve.usage.db import make_engine, migrate, sessions
 from aiserve.usage.recorder import UsageRecorder
 
@@ -44,6 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     recorder = UsageRecorder(services.sessions)
     redis_url = settings.ratelimit.redis_url.get_secret_value() if settings.ratelimit.redis_url else None
     limiter = make_limiter(settings.ratelimit.backend, redis_url, fail_open=settings.ratelimit.fail_open)
+
+    async def month_to_date(key_id: int, since: datetime) -> tuple[int, int]:
+        async with services.sessions() as session:
+            return await reports.month_to_date(session, key_id=key_id, since=since,
+                                               tokens_per_image=settings.ratelimit.tokens_per_image)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
-        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit,
+                           month_to_date=month_to_date)  # fmt: skip
         app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
     app.add_middleware(
         RequestContextMiddleware,

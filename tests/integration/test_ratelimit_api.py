@@ -1,34 +1,42 @@
-"""The course's limit by configuration alone: 5 requests a minute per key, the 6th gets 429 with Retry-After, and
-every limited response says where the key stands."""
+"""Limits by configuration and per user or key, through the real app: the course's 5 a minute (the 6th request gets
+429 with Retry-After), tokens per minute with their headers, requests in flight, monthly quotas that refuse with
+`insufficient_quota` and survive a restart (counted again from the ledger), limits changed on the admin API, and
+keys' last use."""
 
 from __future__ import annotations
 
 import base64
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from aiserve.settings import Settings
 from tests.conftest import MakeSettings
 from tests.integration.conftest import running_app
 
 pytestmark = pytest.mark.integration
 
 ADMIN = "sk-test-limits-" + "c" * 32
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 
 
 @pytest.fixture(scope="module")
-def client(
-    make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory, data_dir: Path
-) -> Iterator[TestClient]:
+def settings(make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
     home = tmp_path_factory.mktemp("limits")
     (home / "models").symlink_to(data_dir / "models")
-    settings = make_settings(data_dir=home, models={"enabled": ["efficientnet-lite0"]},
-                             auth={"enabled": True, "bootstrap_key": ADMIN},
-                             ratelimit={"requests_per_minute": 5, "exempt_admin": True})  # fmt: skip
+    return make_settings(data_dir=home, models={"enabled": ["efficientnet-lite0"]},
+                         auth={"enabled": True, "bootstrap_key": ADMIN, "cache_s": 0},
+                         ratelimit={"requests_per_minute": 5, "exempt_admin": True})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
     with running_app(settings) as c:
         yield c
 
@@ -39,19 +47,27 @@ def image() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+BODY = {"image": image(), "top_k": 3}
+
+
+def new_key(client: TestClient, user: str, *, user_limits: Any = None, key_limits: Any = None) -> dict[str, str]:
+    made = client.post("/v1/admin/users", json={"name": user, "limits": user_limits or {}}, headers=AS_ADMIN)
+    assert made.status_code == 201, made.text
+    key = client.post("/v1/admin/keys", json={"user": user, "limits": key_limits or {}}, headers=AS_ADMIN)
+    assert key.status_code == 201, key.text
+    return {"Authorization": f"Bearer {key.json()['key']}"}
+
+
 def test_the_sixth_request_in_a_minute_is_refused(client: TestClient) -> None:
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    assert client.post("/v1/admin/users", json={"name": "student"}, headers=admin).status_code == 201
-    key = client.post("/v1/admin/keys", json={"user": "student"}, headers=admin).json()["key"]
-    student = {"Authorization": f"Bearer {key}"}
-    body = {"image": image(), "top_k": 3}
+    student = new_key(client, "student")
     for i in range(5):
-        answer = client.post("/v1/classify", json=body, headers=student)
+        answer = client.post("/v1/classify", json=BODY, headers=student)
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-ratelimit-limit-requests"] == "5"
         assert answer.headers["x-ratelimit-remaining-requests"] == str(4 - i)
         assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
-    refused = client.post("/v1/classify", json=body, headers=student)
+        assert "x-ratelimit-limit-tokens" not in answer.headers  # no token limit is set
+    refused = client.post("/v1/classify", json=BODY, headers=student)
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert "5 per minute" in refused.json()["error"]["message"]
@@ -60,4 +76,81 @@ def test_the_sixth_request_in_a_minute_is_refused(client: TestClient) -> None:
     # public routes and the exempt admin are not counted
     assert client.get("/health").status_code == 200
     assert "x-ratelimit-limit-requests" not in client.get("/health").headers
-    assert all(client.get("/v1/models", headers=admin).status_code == 200 for _ in range(7))
+    assert all(client.get("/v1/models", headers=AS_ADMIN).status_code == 200 for _ in range(7))
+
+
+def test_tokens_per_minute_count_images_and_refuse_once_spent(client: TestClient) -> None:
+    # 85 tokens an image: 200 admits three images (0, 85, 170 used before each) and refuses the fourth
+    key = new_key(client, "tokens", key_limits={"tokens_per_minute": 200, "requests_per_minute": 100})
+    remaining = []
+    for _ in range(3):
+        answer = client.post("/v1/classify", json=BODY, headers=key)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-ratelimit-limit-tokens"] == "200"
+        assert answer.headers["x-ratelimit-limit-requests"] == "100"  # the key's own, over the server's 5
+        remaining.append(int(answer.headers["x-ratelimit-remaining-tokens"]))
+    assert remaining == [200, 115, 30]
+    refused = client.post("/v1/classify", json=BODY, headers=key)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert refused.json()["error"]["type"] == "tokens"
+    assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_user_limits_are_the_defaults_for_their_keys_and_change_on_the_admin_api(client: TestClient) -> None:
+    key = new_key(client, "team", user_limits={"requests_per_minute": 2})
+    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "2"
+    keys = client.get("/v1/admin/keys", params={"user": "team"}, headers=AS_ADMIN).json()["data"]
+    changed = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": 50},
+                           headers=AS_ADMIN)  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["limits"]["requests_per_minute"] == 50
+    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "50"
+    cleared = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": None},
+                           headers=AS_ADMIN)  # fmt: skip
+    assert cleared.json()["limits"]["requests_per_minute"] is None
+    user = client.patch("/v1/admin/users/team/limits", json={"requests_per_minute": 7}, headers=AS_ADMIN)
+    assert user.json()["limits"]["requests_per_minute"] == 7
+    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "7"
+    bad = client.patch("/v1/admin/users/team/limits", json={"requests_per_minute": 0}, headers=AS_ADMIN)
+    assert bad.status_code == 422
+
+
+def test_a_slot_in_flight_is_given_back_when_the_answer_is_done(client: TestClient) -> None:
+    key = new_key(client, "serial", key_limits={"max_concurrent": 1, "requests_per_minute": 100})
+    assert all(client.post("/v1/classify", json=BODY, headers=key).status_code == 200 for _ in range(6))
+    assert client.post("/v1/classify", json={"image": "not base64"}, headers=key).status_code == 400
+    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200  # a failure frees it too
+
+
+def test_a_monthly_quota_refuses_with_insufficient_quota_even_after_a_restart(
+    client: TestClient, settings: Settings
+) -> None:
+    key = new_key(client, "monthly", key_limits={"monthly_requests": 3, "requests_per_minute": 100})
+    for _ in range(3):
+        assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200
+    spent = client.post("/v1/classify", json=BODY, headers=key)
+    assert spent.status_code == 429
+    assert spent.json()["error"]["code"] == "insufficient_quota"
+    assert spent.json()["error"]["type"] == "insufficient_quota"
+    assert "3 requests" in spent.json()["error"]["message"]
+    assert int(spent.headers["retry-after"]) <= 31 * 86400
+    # another server process on the same database starts with an empty limiter: the ledger's count carries over
+    with running_app(settings) as restarted:
+        again = restarted.post("/v1/classify", json=BODY, headers=key)
+        assert again.status_code == 429
+        assert again.json()["error"]["code"] == "insufficient_quota"
+
+
+def test_keys_show_when_they_were_last_used(client: TestClient) -> None:
+    key = new_key(client, "seen")
+    listed = client.get("/v1/admin/keys", params={"user": "seen"}, headers=AS_ADMIN).json()["data"]
+    assert listed[0]["last_used_at"] is None
+    assert client.get("/v1/models", headers=key).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        listed = client.get("/v1/admin/keys", params={"user": "seen"}, headers=AS_ADMIN).json()["data"]
+        if listed[0]["last_used_at"] is not None:
+            break
+        time.sleep(0.1)
+    assert listed[0]["last_used_at"] is not None

@@ -122,13 +122,16 @@ class RequestContextMiddleware:
         queue_s = state.get("queue_s")
         self.metrics.observe_request(path, model, status, elapsed, queue_s)
         principal = state.get("principal")
-        if self.recorder is not None and principal is not None and scope["path"].startswith(MODEL_ROUTES):
-            self.recorder.record(
-                request_id=state["request_id"], key_id=principal.key_id, user_id=principal.user_id,
-                model=model or None, route=scope["path"], status=status, latency_ms=elapsed * 1000,
-                queue_ms=None if queue_s is None else queue_s * 1000, input_tokens=state.get("input_tokens", 0),
-                output_tokens=state.get("output_tokens", 0), images=state.get("images", 0), created_at=utcnow(),
-            )  # fmt: skip
+        if self.recorder is not None and principal is not None:
+            now = utcnow()
+            self.recorder.touch(principal.key_id, now)
+            if scope["path"].startswith(MODEL_ROUTES):
+                self.recorder.record(
+                    request_id=state["request_id"], key_id=principal.key_id, user_id=principal.user_id,
+                    model=model or None, route=scope["path"], status=status, latency_ms=elapsed * 1000,
+                    queue_ms=None if queue_s is None else queue_s * 1000, input_tokens=state.get("input_tokens", 0),
+                    output_tokens=state.get("output_tokens", 0), images=state.get("images", 0), created_at=now,
+                )  # fmt: skip
         if not self.access:
             return
         fields: dict[str, Any] = {

@@ -1,69 +1,126 @@
-"""Per-key request limits as pure ASGI middleware, inside authentication: every limited response carries
-`x-ratelimit-limit-requests`, `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests`; a refused one is
-429 with `Retry-After` and the code `rate_limit_exceeded`."""
+"""Per-key limits and quotas as pure ASGI middleware, inside authentication. A request is checked against all of
+its key's limits in one step; every limited response carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
+and a refusal is 429 with `Retry-After` and the code `rate_limit_exceeded` (requests, tokens, requests in flight)
+or `insufficient_quota` (a monthly quota). Once the answer is done, its tokens are counted and its slot freed."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiserve.api.errors import domain_error_response, error_response
 from aiserve.auth.principal import Principal
 from aiserve.errors import Unavailable
-from aiserve.ratelimit.base import Decision, RateLimiter
+from aiserve.ratelimit import policy
+from aiserve.ratelimit.base import Decision, RateLimiter, Verdict
 from aiserve.settings import RateLimitSettings
+from aiserve.usage.tables import utcnow
 
-WINDOW_S = 60.0
+MonthToDate = Callable[[int, datetime], Awaitable[tuple[int, int]]]
+"""(key id, month start) → (requests, tokens) the ledger holds for the key this month."""
 
 
 class RateLimitMiddleware:
-    """Counts each authenticated request against its key's requests-per-minute limit."""
+    """Admits each authenticated request only if it fits its key's limits."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, settings: RateLimitSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        settings: RateLimitSettings,
+        month_to_date: MonthToDate | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.settings = settings
+        self.defaults = policy.defaults(settings)
+        self.month_to_date = month_to_date
+        self._seeded: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        principal: Principal | None = scope.get("state", {}).get("principal")
-        limit = self._limit(principal)
-        if principal is None or limit is None:
+        state: dict[str, Any] = scope.get("state", {})
+        principal: Principal | None = state.get("principal")
+        if principal is None or (self.settings.exempt_admin and "admin" in principal.scopes):
             await self.app(scope, receive, send)
             return
+        now = utcnow()
+        plan = policy.plan(principal.key_id, principal.limits.over(self.defaults), lease_s=self.settings.lease_s,
+                           now=now)  # fmt: skip
+        if not plan.limits:
+            await self.app(scope, receive, send)
+            return
+        lease = state.get("request_id") or uuid.uuid4().hex
         try:
-            decision = await self.limiter.hit(f"rpm:{principal.key_id}", limit=limit, window_s=WINDOW_S)
+            await self._seed(principal.key_id, plan, now)
+            verdict = await self.limiter.acquire(plan.limits, lease=lease)
         except Unavailable as exc:  # the shared store is away and the operator chose to fail closed
             await domain_error_response(exc)(scope, receive, send)
             return
-        headers = _headers(decision)
-        if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after_s))
-            message = f"Rate limit reached for requests: {limit} per minute. Try again in {wait} s."
-            response = error_response(429, message, type_="requests", code="rate_limit_exceeded",
-                                      headers={**headers, "Retry-After": str(wait)})  # fmt: skip
-            await response(scope, receive, send)
+        named = _headers(verdict)
+        refusal = verdict.refusal
+        if refusal is not None:
+            await _refuse(refusal, named)(scope, receive, send)
             return
+        headers = [(k.encode(), v.encode()) for k, v in named.items()]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *((k.encode(), v.encode()) for k, v in headers.items()),
-                ]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            tokens = policy.token_cost(input_tokens=state.get("input_tokens", 0),
+                                       output_tokens=state.get("output_tokens", 0), images=state.get("images", 0),
+                                       tokens_per_image=self.settings.tokens_per_image)  # fmt: skip
+            charges = plan.charges(tokens)
+            if charges:  # shielded: a cancelled request still frees its slot and counts its tokens
+                await asyncio.shield(self.limiter.settle(charges, lease=lease))
 
-    def _limit(self, principal: Principal | None) -> int | None:
-        if principal is None or (self.settings.exempt_admin and "admin" in principal.scopes):
-            return None
-        return principal.requests_per_minute or self.settings.requests_per_minute
+    async def _seed(self, key_id: int, plan: policy.Plan, now: datetime) -> None:
+        """Start a limiter that has not seen this key this month (a restart, an emptied Redis) from the ledger."""
+        if self.month_to_date is None:
+            return
+        counters = [c for c in (plan.counter("monthly_requests"), plan.counter("monthly_tokens")) if c is not None]
+        if not counters or all(c.key in self._seeded for c in counters):
+            return
+        requests, tokens = await self.month_to_date(key_id, policy.month(now)[0])
+        for counter in counters:
+            await self.limiter.seed(counter.key, requests if counter.name == "monthly_requests" else tokens,
+                                    counter.span_s)  # fmt: skip
+            self._seeded.add(counter.key)
 
 
-def _headers(decision: Decision) -> dict[str, str]:
-    return {
-        "x-ratelimit-limit-requests": str(decision.limit),
-        "x-ratelimit-remaining-requests": str(decision.remaining),
-        "x-ratelimit-reset-requests": f"{max(decision.reset_s, 0):.3f}s",
-    }
+def _refuse(refusal: Decision, headers: dict[str, str]) -> Response:
+    wait = max(1, math.ceil(refusal.retry_after_s))
+    headers = {**headers, "Retry-After": str(wait)}
+    if refusal.name in policy.QUOTAS:
+        what = "requests" if refusal.name == "monthly_requests" else "tokens"
+        message = (f"You have used this month's quota of {refusal.limit} {what} for this API key; it renews at the "
+                   "start of next month (UTC).")  # fmt: skip
+        return error_response(429, message, type_="insufficient_quota", code="insufficient_quota", headers=headers)
+    if refusal.name == "concurrent":
+        message = f"Too many requests in flight for this API key: at most {refusal.limit} at once. Try again shortly."
+    else:
+        message = f"Rate limit reached for {refusal.name}: {refusal.limit} per minute. Try again in {wait} s."
+    return error_response(429, message, type_=refusal.name, code="rate_limit_exceeded", headers=headers)
+
+
+def _headers(verdict: Verdict) -> dict[str, str]:
+    headers = {}
+    for name in ("requests", "tokens"):
+        decision = verdict.get(name)
+        if decision is not None:
+            headers[f"x-ratelimit-limit-{name}"] = str(decision.limit)
+            headers[f"x-ratelimit-remaining-{name}"] = str(decision.remaining)
+            headers[f"x-ratelimit-reset-{name}"] = f"{max(decision.reset_s, 0):.3f}s"
+    return headers

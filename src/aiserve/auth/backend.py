@@ -48,7 +48,8 @@ class KeyAuthenticator:
             principal = None
             if row is not None:
                 scopes = frozenset(s for s in keys.SCOPES if s in row.scopes)
-                principal = Principal(row.id, row.prefix, row.user_id, row.user.name, scopes, row.requests_per_minute)
+                limits = row.limits.over(row.user.limits)
+                principal = Principal(row.id, row.prefix, row.user_id, row.user.name, scopes, limits)
         if len(self._verdicts) >= self._max_entries:
             self._verdicts.clear()
         self._verdicts[digest] = (principal, now + self._cache_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiserve.auth.keys import Scope
+from aiserve.protocol.keys import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,8 +17,8 @@ class Principal:
     user_id: int
     user: str
     scopes: frozenset[Scope]
-    requests_per_minute: int | None = None
-    """The key's own request limit, over the default."""
+    limits: Limits = Limits()
+    """The key's own limits over its user's (the server's defaults fill in the rest)."""
 
     def allows(self, scope: Scope) -> bool:
         """Whether the key carries `scope` (`admin` carries every scope)."""

@@ -5,9 +5,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Scope = Literal["admin", "inference", "usage:read"]
+
+
+LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "monthly_requests", "monthly_tokens")
+
+
+class Limits(BaseModel):
+    """Rate limits and quotas; an unset one falls back to the user's, then to the server's default."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests in any 60 s window."""
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    """Tokens (prompt, completion, embedded, and a set amount per image) in any 60 s window."""
+    max_concurrent: int | None = Field(default=None, ge=1)
+    """Requests in flight at once."""
+    monthly_requests: int | None = Field(default=None, ge=1)
+    """Requests in a calendar month (UTC)."""
+    monthly_tokens: int | None = Field(default=None, ge=1)
+    """Tokens in a calendar month (UTC)."""
+
+    def over(self, defaults: Limits) -> Limits:
+        """These limits, each unset one taken from `defaults`."""
+        mine = self.model_dump(exclude_none=True)
+        return Limits(**{**defaults.model_dump(exclude_none=True), **mine})
 
 
 class UserCreate(BaseModel):
@@ -15,6 +40,8 @@ class UserCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     """A unique name (a person or an app)."""
+    limits: Limits = Field(default_factory=Limits)
+    """Defaults for the user's keys."""
 
 
 class UserOut(BaseModel):
@@ -23,6 +50,7 @@ class UserOut(BaseModel):
     id: int
     name: str
     created_at: datetime
+    limits: Limits
 
 
 class KeyCreate(BaseModel):
@@ -36,6 +64,8 @@ class KeyCreate(BaseModel):
     """What the key may do."""
     expires_in_days: int | None = Field(default=None, ge=1, le=36500)
     """Days until the key stops working; none: never."""
+    limits: Limits = Field(default_factory=Limits)
+    """The key's own limits, over its user's."""
 
 
 class KeyOut(BaseModel):
@@ -51,6 +81,8 @@ class KeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    limits: Limits
+    """The key's own limits (unset ones fall back to the user's, then the server's)."""
 
 
 class KeyCreated(KeyOut):

@@ -1,30 +1,98 @@
-"""What every rate limiter answers: whether a request may go, and what the response headers say."""
+"""What every rate limiter answers: whether a request fits all of its limits at once, and where each one stands.
+
+A request is checked against several limits in one atomic step (`acquire`): sliding windows (requests or tokens
+per minute), concurrency leases and counters (monthly quotas). It is admitted only if it fits all of them, and only
+then is anything counted. What is known only after the answer (its tokens) and the lease it held are settled
+afterwards (`settle`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+Kind = Literal["window", "lease", "counter"]
+"""`window`: a sliding window of weighted hits; `lease`: requests in flight; `counter`: a total until it expires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit a request must fit: it is admitted if `used + max(cost, 1) <= limit`, and `cost` is counted.
+
+    A cost of 0 admits while anything is left (tokens, counted once the answer is known)."""
+
+    name: str
+    """What is limited, e.g. `requests` or `monthly_tokens`."""
+    key: str
+    """Where the store keeps it."""
+    kind: Kind
+    limit: int
+    span_s: float
+    """The window's length, the longest a lease is held, or the counter's lifetime."""
+    cost: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The verdict on one request against one limit."""
+    """Where one limit stands after the check."""
 
+    name: str
     allowed: bool
     limit: int
     remaining: int
-    """Requests still allowed in the window after this one."""
+    """What is still allowed after this request."""
     reset_s: float
-    """Seconds until the window has room for a full `limit` again (`x-ratelimit-reset-*`)."""
+    """Seconds until the limit is back to its full value (`x-ratelimit-reset-*`)."""
     retry_after_s: float
-    """Seconds until this request would be allowed (0 when it was)."""
+    """Seconds until this request would fit (0 when it did)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decisions on every limit of one request; it was admitted if every one allowed it."""
+
+    decisions: tuple[Decision, ...]
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the request was admitted (and counted)."""
+        return all(d.allowed for d in self.decisions)
+
+    @property
+    def refusal(self) -> Decision | None:
+        """The refusing decision that frees last (the one the caller must wait for), if any."""
+        refused = [d for d in self.decisions if not d.allowed]
+        return max(refused, key=lambda d: d.retry_after_s) if refused else None
+
+    def get(self, name: str) -> Decision | None:
+        """The decision on the limit called `name`."""
+        return next((d for d in self.decisions if d.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What to settle once an answer is done: `cost` more in a window or counter, or a lease given back."""
+
+    key: str
+    kind: Kind
+    span_s: float
+    cost: int = 0
 
 
 class RateLimiter(Protocol):
-    """A sliding-window limiter shared by whatever sees the same store."""
+    """Limits shared by whatever sees the same store."""
 
-    async def hit(self, key: str, *, limit: int, window_s: float, cost: int = 1) -> Decision:
-        """Count `cost` against `key` if it fits `limit` per `window_s`; say what happened."""
+    async def acquire(self, limits: Sequence[Limit], *, lease: str) -> Verdict:
+        """Check every limit; if all allow the request, count it (holding `lease` on lease limits)."""
+        ...
+
+    async def settle(self, charges: Sequence[Charge], *, lease: str) -> None:
+        """Count what the answer cost and give back `lease`."""
+        ...
+
+    async def seed(self, key: str, value: int, span_s: float) -> None:
+        """Set a counter the store does not hold (a quota's total so far, from the ledger)."""
         ...
 
     async def close(self) -> None:

@@ -63,3 +63,16 @@ def _slice(row: Any) -> dict[str, int]:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+async def month_to_date(
+    session: AsyncSession, *, key_id: int, since: datetime, tokens_per_image: int
+) -> tuple[int, int]:
+    """The requests a key was admitted for (every status but 429) and the tokens they used, since `since`: what
+    its monthly quotas have counted, for a limiter that starts afresh."""
+    tokens = UsageEvent.input_tokens + UsageEvent.output_tokens + UsageEvent.images * tokens_per_image
+    query = select(func.count(UsageEvent.id), func.coalesce(func.sum(tokens), 0)).where(
+        UsageEvent.key_id == key_id, UsageEvent.created_at >= since, UsageEvent.status != 429
+    )
+    requests, used = (await session.execute(query)).one()
+    return int(requests), int(used)

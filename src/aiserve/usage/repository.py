@@ -11,16 +11,18 @@ from sqlalchemy.orm import selectinload
 
 from aiserve.auth import keys
 from aiserve.errors import Conflict, NotFound
+from aiserve.protocol.keys import Limits
 from aiserve.usage.tables import ApiKey, User, utcnow
 
 BOOTSTRAP_USER = "admin"
 
 
-async def create_user(session: AsyncSession, *, name: str) -> User:
-    """A new user; `Conflict` if the name is taken."""
+async def create_user(session: AsyncSession, *, name: str, limits: Limits | None = None) -> User:
+    """A new user (`limits`: defaults for the user's keys); `Conflict` if the name is taken."""
     if await session.scalar(select(User).where(User.name == name)) is not None:
         raise Conflict(f"A user named '{name}' already exists.")
     user = User(name=name)
+    user.set_limits(limits or Limits())
     session.add(user)
     await session.flush()
     return user
@@ -47,6 +49,7 @@ async def create_key(
     scopes: Sequence[keys.Scope] = ("inference", "usage:read"),
     expires_at: datetime | None = None,
     plaintext: str | None = None,
+    limits: Limits | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for `user`: the stored row and the plaintext, which exists only in this return value. A given
     `plaintext` (an operator's chosen bootstrap key) is stored the same way."""
@@ -57,6 +60,7 @@ async def create_key(
         new = keys.generate()  # a prefix collision: 1 in 2^48 per pair of keys
     row = ApiKey(user_id=user.id, name=name, prefix=new.prefix, key_hash=new.digest, scopes=list(scopes),
                  expires_at=expires_at)  # fmt: skip
+    row.set_limits(limits or Limits())
     session.add(row)
     await session.flush()
     return row, new.plaintext

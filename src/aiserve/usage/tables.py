@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from aiserve.protocol.keys import LIMIT_FIELDS, Limits
 
 
 def utcnow() -> datetime:
@@ -19,7 +22,27 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: DateTime(timezone=True)}
 
 
-class User(Base):
+class _Limited:
+    """Limit columns: unset ones fall back (key → user → server default)."""
+
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer, default=None)
+    monthly_requests: Mapped[int | None] = mapped_column(Integer, default=None)
+    monthly_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits set on this row."""
+        return Limits(**{name: getattr(self, name) for name in LIMIT_FIELDS})
+
+    def set_limits(self, limits: Limits, *, only: Iterable[str] = LIMIT_FIELDS) -> None:
+        """Set the `only` fields (all by default) of `limits` on this row."""
+        for name in only:
+            setattr(self, name, getattr(limits, name))
+
+
+class User(_Limited, Base):
     """Someone (a person or an app) who holds keys and whose usage is counted."""
 
     __tablename__ = "users"
@@ -30,7 +53,7 @@ class User(Base):
     keys: Mapped[list[ApiKey]] = relationship(back_populates="user")
 
 
-class ApiKey(Base):
+class ApiKey(_Limited, Base):
     """An API key, stored as a digest; `prefix` finds it, scopes limit it, limits override the defaults."""
 
     __tablename__ = "api_keys"
@@ -45,11 +68,6 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
-    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
-    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
-    max_concurrent: Mapped[int | None] = mapped_column(Integer, default=None)
-    monthly_requests: Mapped[int | None] = mapped_column(Integer, default=None)
-    monthly_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     user: Mapped[User] = relationship(back_populates="keys")
 
     def active(self, now: datetime) -> bool:

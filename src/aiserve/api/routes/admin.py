@@ -9,11 +9,12 @@ from fastapi import APIRouter
 from aiserve.api.deps import ServicesDep
 from aiserve.api.routes.models import card
 from aiserve.errors import ModelLoadFailed
-from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, UserCreate, UserList, UserOut
+from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, Limits, UserCreate, UserList, UserOut
 from aiserve.protocol.models import ModelCard, ModelRef
 from aiserve.registry.registry import ModelState
 from aiserve.usage import repository
-from aiserve.usage.tables import ApiKey, utcnow
+from aiserve.usage.tables import utcnow
+from aiserve.usage.views import key_out, user_out
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -42,15 +43,25 @@ async def list_users(services: ServicesDep) -> UserList:
     """Every user, oldest first."""
     async with services.sessions() as session:
         users = await repository.list_users(session)
-    return UserList(data=[UserOut(id=u.id, name=u.name, created_at=u.created_at) for u in users])
+    return UserList(data=[user_out(u) for u in users])
 
 
 @router.post("/users", operation_id="admin-create-user", status_code=201)
 async def create_user(body: UserCreate, services: ServicesDep) -> UserOut:
-    """Add a user (409 if the name is taken)."""
+    """Add a user (409 if the name is taken), with default limits for the user's keys."""
     async with services.sessions() as session, session.begin():
-        user = await repository.create_user(session, name=body.name)
-    return UserOut(id=user.id, name=user.name, created_at=user.created_at)
+        user = await repository.create_user(session, name=body.name, limits=body.limits)
+    return user_out(user)
+
+
+@router.patch("/users/{name}/limits", operation_id="admin-set-user-limits")
+async def set_user_limits(name: str, body: Limits, services: ServicesDep) -> UserOut:
+    """Change a user's default limits: the fields given are set (null clears one), the others stay. Servers
+    apply them within `auth.cache_s`."""
+    async with services.sessions() as session, session.begin():
+        user = await repository.find_user(session, name=name)
+        user.set_limits(body, only=body.model_fields_set)
+    return user_out(user)
 
 
 @router.get("/keys", operation_id="admin-list-keys")
@@ -59,7 +70,7 @@ async def list_keys(services: ServicesDep, user: str | None = None) -> KeyList:
     async with services.sessions() as session:
         holder = await repository.find_user(session, name=user) if user else None
         rows = await repository.list_keys(session, user=holder)
-    return KeyList(data=[_key_out(row) for row in rows])
+    return KeyList(data=[key_out(row) for row in rows])
 
 
 @router.post("/keys", operation_id="admin-create-key", status_code=201)
@@ -69,9 +80,19 @@ async def create_key(body: KeyCreate, services: ServicesDep) -> KeyCreated:
     async with services.sessions() as session, session.begin():
         holder = await repository.find_user(session, name=body.user)
         row, plaintext = await repository.create_key(session, user=holder, name=body.name, scopes=body.scopes,
-                                                     expires_at=expires)  # fmt: skip
+                                                     expires_at=expires, limits=body.limits)  # fmt: skip
         row.user = holder
-    return KeyCreated(**_key_out(row).model_dump(), key=plaintext)
+    return KeyCreated(**key_out(row).model_dump(), key=plaintext)
+
+
+@router.patch("/keys/{key}/limits", operation_id="admin-set-key-limits")
+async def set_key_limits(key: str, body: Limits, services: ServicesDep) -> KeyOut:
+    """Change a key's own limits (by id or prefix): the fields given are set (null clears one, so the user's
+    applies), the others stay. Servers apply them within `auth.cache_s`."""
+    async with services.sessions() as session, session.begin():
+        row = await repository.find_key(session, key=key)
+        row.set_limits(body, only=body.model_fields_set)
+    return key_out(row)
 
 
 @router.delete("/keys/{key}", operation_id="admin-revoke-key")
@@ -79,10 +100,4 @@ async def revoke_key(key: str, services: ServicesDep) -> KeyOut:
     """Revoke a key by id or prefix; every server refuses it within `auth.cache_s`."""
     async with services.sessions() as session, session.begin():
         row = await repository.revoke_key(session, key=key)
-    return _key_out(row)
-
-
-def _key_out(row: ApiKey) -> KeyOut:
-    return KeyOut(id=row.id, prefix=row.prefix, user=row.user.name, name=row.name, scopes=list(row.scopes),
-                  created_at=row.created_at, expires_at=row.expires_at, revoked_at=row.revoked_at,
-                  last_used_at=row.last_used_at)  # fmt: skip
+    return key_out(row)
