@@ -104,7 +104,8 @@ def test_user_limits_are_the_defaults_for_their_keys_and_change_on_the_admin_api
     keys = client.get("/v1/admin/keys", params={"user": "team"}, headers=AS_ADMIN).json()["data"]
     changed = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": 50},
                            headers=AS_ADMIN)  # fmt: skip
-    assert changed.status_code == 200 and changed.json()["limits"]["requests_per_minute"] == 50
+    assert changed.status_code == 200
+    assert changed.json()["limits"]["requests_per_minute"] == 50
     assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "50"
     cleared = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": None},
                            headers=AS_ADMIN)  # fmt: skip

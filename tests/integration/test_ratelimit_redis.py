@@ -83,12 +83,14 @@ async def test_all_limits_or_nothing_leases_and_quotas(limiter: RateLimiter) -> 
     quota = Limit("monthly_requests", "q", "counter", 2, 3600)
     assert (await limiter.acquire([requests, inflight, quota], lease="a")).allowed
     busy = await limiter.acquire([requests, inflight, quota], lease="b")
-    assert busy.refusal is not None and busy.refusal.name == "concurrent"
+    assert busy.refusal is not None
+    assert busy.refusal.name == "concurrent"
     await limiter.settle([Charge("c", "lease", 600)], lease="a")
     assert (await limiter.acquire([requests, inflight, quota], lease="b")).allowed
     await limiter.settle([Charge("c", "lease", 600)], lease="b")
     spent = await limiter.acquire([requests, inflight, quota], lease="c")
-    assert spent.refusal is not None and spent.refusal.name == "monthly_requests"
+    assert spent.refusal is not None
+    assert spent.refusal.name == "monthly_requests"
     assert 3500 < spent.refusal.retry_after_s <= 3600
     assert (await limiter.acquire([requests], lease="d")).decisions[0].remaining == 7  # refusals took nothing
 

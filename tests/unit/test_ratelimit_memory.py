@@ -79,11 +79,13 @@ async def test_tokens_are_admitted_while_any_are_left_and_counted_when_the_answe
     limiter = MemoryRateLimiter(clock)
     tokens = Limit("tokens", "t", "window", 100, 60, cost=0)
     first = await limiter.acquire([tokens], lease="a")
-    assert first.allowed and first.decisions[0].remaining == 100
+    assert first.allowed
+    assert first.decisions[0].remaining == 100
     await limiter.settle([Charge("t", "window", 60, 70)], lease="a")
     clock.now += 10
     second = await limiter.acquire([tokens], lease="b")
-    assert second.allowed and second.decisions[0].remaining == 30
+    assert second.allowed
+    assert second.decisions[0].remaining == 30
     await limiter.settle([Charge("t", "window", 60, 45)], lease="b")  # over: an answer is not cut short
     clock.now += 10
     refused = (await limiter.acquire([tokens], lease="c")).decisions[0]
@@ -102,7 +104,8 @@ async def test_a_request_is_counted_only_if_it_fits_every_limit() -> None:
     assert (await limiter.acquire([requests, quota], lease="b")).allowed
     refused = await limiter.acquire([requests, quota], lease="c")
     assert not refused.allowed
-    assert refused.refusal is not None and refused.refusal.name == "monthly_requests"
+    assert refused.refusal is not None
+    assert refused.refusal.name == "monthly_requests"
     assert refused.refusal.retry_after_s == pytest.approx(3600)
     # the refused request took nothing from the request window
     assert (await limiter.acquire([requests], lease="d")).decisions[0].remaining == 7

@@ -1,23 +1,33 @@
-"""`aiserve keys create|list|revoke`: API keys, straight in the database. A key is shown once, at creation."""
+"""`aiserve keys create|list|revoke|limits`: API keys, in the database or over a server's admin API (`--url`,
+`--api-key`). A key is shown once, at creation."""
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.admin import (
+    ConcurrentOpt,
+    MonthlyRequestsOpt,
+    MonthlyTokensOpt,
+    RpmOpt,
+    TpmOpt,
+    UrlOpt,
+    admin_for,
+    describe,
+    limits_from,
+)
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from aiserve.usage.tables import ApiKey
-
-app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="API keys: create (shown once), list, revoke, set limits. In the database, or with --url/--api-key over "
+    "a running server's admin API.",
+    no_args_is_help=True,
+)
 
 
 @app.command("create")
@@ -28,62 +38,89 @@ def create(
         str, typer.Option(help="Comma-separated: admin, inference, usage:read.")
     ] = "inference,usage:read",
     expires_days: Annotated[int | None, typer.Option(help="Days until it stops working.", min=1)] = None,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    concurrent: ConcurrentOpt = None,
+    monthly_requests: MonthlyRequestsOpt = None,
+    monthly_tokens: MonthlyTokensOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Make a key and print it once: store it now, it cannot be shown again."""
+    """Make a key and print it once: store it now, it cannot be shown again. Limits left out follow the user's."""
     from aiserve.auth.keys import parse_scopes
-    from aiserve.usage import repository
-    from aiserve.usage.db import run_in_database
-    from aiserve.usage.tables import utcnow
+    from aiserve.protocol.keys import KeyCreate
 
-    wanted = parse_scopes(scopes)
-    expires = utcnow() + timedelta(days=expires_days) if expires_days else None
-
-    async def work(session: AsyncSession) -> tuple[ApiKey, str]:
-        holder = await repository.find_user(session, name=user)
-        return await repository.create_key(session, user=holder, name=name, scopes=wanted, expires_at=expires)
-
-    row, plaintext = run_in_database(settings_from(config, data_dir=data_dir), work)
-    print(plaintext)
-    print(f"key {row.id} ({row.prefix}…) for {user}, scopes {', '.join(row.scopes)}: store it now, it is not shown "
-          "again", file=sys.stderr)  # fmt: skip
+    limits = limits_from(rpm=rpm, tpm=tpm, concurrent=concurrent, monthly_requests=monthly_requests,
+                         monthly_tokens=monthly_tokens)  # fmt: skip
+    request = KeyCreate(user=user, name=name, scopes=list(parse_scopes(scopes)), expires_in_days=expires_days,
+                        limits=limits)  # fmt: skip
+    made = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).create_key(request)
+    print(made.key)
+    print(f"key {made.id} ({made.prefix}…) for {user}, scopes {', '.join(made.scopes)}: store it now, it is not "
+          "shown again", file=sys.stderr)  # fmt: skip
 
 
 @app.command("list")
 def list_keys(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Every key: id, prefix, holder, scopes, state (never the key itself)."""
-    from aiserve.usage import repository
-    from aiserve.usage.db import run_in_database
-    from aiserve.usage.tables import utcnow
+    """Every key: id, prefix, holder, scopes, limits, state, last use (never the key itself)."""
+    from datetime import UTC, datetime
 
-    async def work(session: AsyncSession) -> list[ApiKey]:
-        holder = await repository.find_user(session, name=user) if user else None
-        return list(await repository.list_keys(session, user=holder))
+    from aiserve.protocol.keys import KeyList
 
-    now = utcnow()
-    table = Table("id", "prefix", "user", "name", "scopes", "created", "expires", "state")
-    for key in run_in_database(settings_from(config, data_dir=data_dir), work):
-        state = "revoked" if key.revoked_at else "active" if key.active(now) else "expired"
-        expires = f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never"
-        table.add_row(str(key.id), key.prefix, key.user.name, key.name, ", ".join(key.scopes),
-                      f"{key.created_at:%Y-%m-%d}", expires, state)  # fmt: skip
+    rows = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).list_keys(user)
+    if as_json:
+        print(KeyList(data=rows).model_dump_json(indent=2))
+        return
+    now = datetime.now(UTC)
+    columns = ("id", Column("prefix", no_wrap=True, min_width=8), "user", "name", Column("scopes", overflow="fold"),
+               "limits", "expires", "last used", Column("state", no_wrap=True))  # fmt: skip
+    table = Table(*columns)
+    for key in rows:
+        expired = key.expires_at is not None and key.expires_at.replace(tzinfo=key.expires_at.tzinfo or UTC) <= now
+        state = "revoked" if key.revoked_at else "expired" if expired else "active"
+        table.add_row(str(key.id), key.prefix, key.user, key.name, ", ".join(key.scopes), describe(key.limits),
+                      f"{key.expires_at:%Y-%m-%d}" if key.expires_at else "never",
+                      f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never", state)  # fmt: skip
     Console().print(table)
 
 
 @app.command("revoke")
 def revoke(
     key: Annotated[str, typer.Argument(help="The key's id or prefix.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Stop a key from working."""
-    from aiserve.usage import repository
-    from aiserve.usage.db import run_in_database
-
-    row = run_in_database(settings_from(config, data_dir=data_dir), lambda s: repository.revoke_key(s, key=key))
+    """Stop a key from working (every server refuses it within `auth.cache_s`)."""
+    row = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).revoke_key(key)
     print(f"revoked key {row.id} ({row.prefix}…)")
+
+
+@app.command("limits")
+def limits(
+    key: Annotated[str, typer.Argument(help="The key's id or prefix.")],
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    concurrent: ConcurrentOpt = None,
+    monthly_requests: MonthlyRequestsOpt = None,
+    monthly_tokens: MonthlyTokensOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change a key's own limits: the ones given are set (0 clears one, so the user's applies); the rest stay."""
+    wanted = limits_from(rpm=rpm, tpm=tpm, concurrent=concurrent, monthly_requests=monthly_requests,
+                         monthly_tokens=monthly_tokens)  # fmt: skip
+    row = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).set_key_limits(key, wanted)
+    print(f"key {row.id} ({row.prefix}…) limits: {describe(row.limits)}")

@@ -23,7 +23,10 @@ def call(
         response = httpx.request(method, f"{base}{path}", headers=headers, timeout=timeout, **kw)
     except httpx.TransportError as exc:
         raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200:
-        raise AiserveError(body.get("error", {}).get("message", response.text))
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        body = {}
+    if not response.is_success:
+        raise AiserveError(body.get("error", {}).get("message") or f"{response.status_code} {response.text[:200]}")
     return body

@@ -1,4 +1,5 @@
-"""`aiserve users create|list`: the people and apps that hold keys, straight in the database."""
+"""`aiserve users create|list|limits`: the people and apps that hold keys, in the database or over a server's admin
+API (`--url`, `--api-key`)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,80 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.admin import (
+    ConcurrentOpt,
+    MonthlyRequestsOpt,
+    MonthlyTokensOpt,
+    RpmOpt,
+    TpmOpt,
+    UrlOpt,
+    admin_for,
+    describe,
+    limits_from,
+)
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt
 
-app = typer.Typer(help="Users (people or apps) who hold API keys.", no_args_is_help=True)
+app = typer.Typer(
+    help="Users (people or apps) who hold API keys; their limits are their keys' defaults.", no_args_is_help=True
+)
 
 
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="A unique name.")],
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    concurrent: ConcurrentOpt = None,
+    monthly_requests: MonthlyRequestsOpt = None,
+    monthly_tokens: MonthlyTokensOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Add a user."""
-    from aiserve.usage import repository
-    from aiserve.usage.db import run_in_database
-
-    user = run_in_database(settings_from(config, data_dir=data_dir), lambda s: repository.create_user(s, name=name))
+    """Add a user, with default limits for the user's keys (unset: the server's)."""
+    wanted = limits_from(rpm=rpm, tpm=tpm, concurrent=concurrent, monthly_requests=monthly_requests,
+                         monthly_tokens=monthly_tokens)  # fmt: skip
+    user = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).create_user(name, wanted)
     print(f"created user {user.name} (id {user.id})")
 
 
 @app.command("list")
-def list_users(data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """Every user."""
-    from aiserve.usage import repository
-    from aiserve.usage.db import run_in_database
+def list_users(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Every user, with their limits."""
+    from aiserve.protocol.keys import UserList
 
-    users = run_in_database(settings_from(config, data_dir=data_dir), repository.list_users)
-    table = Table("id", "name", "created")
+    users = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).list_users()
+    if as_json:
+        print(UserList(data=users).model_dump_json(indent=2))
+        return
+    table = Table("id", "name", "limits", "created")
     for user in users:
-        table.add_row(str(user.id), user.name, f"{user.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(str(user.id), user.name, describe(user.limits), f"{user.created_at:%Y-%m-%d %H:%M}")
     Console().print(table)
+
+
+@app.command("limits")
+def limits(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    concurrent: ConcurrentOpt = None,
+    monthly_requests: MonthlyRequestsOpt = None,
+    monthly_tokens: MonthlyTokensOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change a user's default limits: the ones given are set (0 clears one); the rest stay."""
+    wanted = limits_from(rpm=rpm, tpm=tpm, concurrent=concurrent, monthly_requests=monthly_requests,
+                         monthly_tokens=monthly_tokens)  # fmt: skip
+    user = admin_for(url=url, api_key=api_key, data_dir=data_dir, config=config).set_user_limits(name, wanted)
+    print(f"user {user.name} limits: {describe(user.limits)}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter
 
 from aiserve.api.deps import ServicesDep
@@ -12,9 +10,7 @@ from aiserve.errors import ModelLoadFailed
 from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, Limits, UserCreate, UserList, UserOut
 from aiserve.protocol.models import ModelCard, ModelRef
 from aiserve.registry.registry import ModelState
-from aiserve.usage import repository
-from aiserve.usage.tables import utcnow
-from aiserve.usage.views import key_out, user_out
+from aiserve.usage import admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -42,16 +38,14 @@ async def unload_model(body: ModelRef, services: ServicesDep) -> ModelCard:
 async def list_users(services: ServicesDep) -> UserList:
     """Every user, oldest first."""
     async with services.sessions() as session:
-        users = await repository.list_users(session)
-    return UserList(data=[user_out(u) for u in users])
+        return UserList(data=await admin.list_users(session))
 
 
 @router.post("/users", operation_id="admin-create-user", status_code=201)
 async def create_user(body: UserCreate, services: ServicesDep) -> UserOut:
     """Add a user (409 if the name is taken), with default limits for the user's keys."""
     async with services.sessions() as session, session.begin():
-        user = await repository.create_user(session, name=body.name, limits=body.limits)
-    return user_out(user)
+        return await admin.create_user(session, body)
 
 
 @router.patch("/users/{name}/limits", operation_id="admin-set-user-limits")
@@ -59,30 +53,21 @@ async def set_user_limits(name: str, body: Limits, services: ServicesDep) -> Use
     """Change a user's default limits: the fields given are set (null clears one), the others stay. Servers
     apply them within `auth.cache_s`."""
     async with services.sessions() as session, session.begin():
-        user = await repository.find_user(session, name=name)
-        user.set_limits(body, only=body.model_fields_set)
-    return user_out(user)
+        return await admin.set_user_limits(session, name, body)
 
 
 @router.get("/keys", operation_id="admin-list-keys")
 async def list_keys(services: ServicesDep, user: str | None = None) -> KeyList:
     """Every key, or one user's: prefixes and states, never the keys themselves."""
     async with services.sessions() as session:
-        holder = await repository.find_user(session, name=user) if user else None
-        rows = await repository.list_keys(session, user=holder)
-    return KeyList(data=[key_out(row) for row in rows])
+        return KeyList(data=await admin.list_keys(session, user))
 
 
 @router.post("/keys", operation_id="admin-create-key", status_code=201)
 async def create_key(body: KeyCreate, services: ServicesDep) -> KeyCreated:
     """Make a key for a user; the answer holds the key, which is never shown again."""
-    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     async with services.sessions() as session, session.begin():
-        holder = await repository.find_user(session, name=body.user)
-        row, plaintext = await repository.create_key(session, user=holder, name=body.name, scopes=body.scopes,
-                                                     expires_at=expires, limits=body.limits)  # fmt: skip
-        row.user = holder
-    return KeyCreated(**key_out(row).model_dump(), key=plaintext)
+        return await admin.create_key(session, body)
 
 
 @router.patch("/keys/{key}/limits", operation_id="admin-set-key-limits")
@@ -90,14 +75,11 @@ async def set_key_limits(key: str, body: Limits, services: ServicesDep) -> KeyOu
     """Change a key's own limits (by id or prefix): the fields given are set (null clears one, so the user's
     applies), the others stay. Servers apply them within `auth.cache_s`."""
     async with services.sessions() as session, session.begin():
-        row = await repository.find_key(session, key=key)
-        row.set_limits(body, only=body.model_fields_set)
-    return key_out(row)
+        return await admin.set_key_limits(session, key, body)
 
 
 @router.delete("/keys/{key}", operation_id="admin-revoke-key")
 async def revoke_key(key: str, services: ServicesDep) -> KeyOut:
     """Revoke a key by id or prefix; every server refuses it within `auth.cache_s`."""
     async with services.sessions() as session, session.begin():
-        row = await repository.revoke_key(session, key=key)
-    return key_out(row)
+        return await admin.revoke_key(session, key)

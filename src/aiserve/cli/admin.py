@@ -1,0 +1,150 @@
+"""Users and keys for `aiserve users|keys`: straight in the database, or over a running server's admin API when a
+URL or an API key is given. Both answer with the API's own models, so the commands print the same either way."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
+
+import typer
+
+from aiserve.cli.options import settings_from
+from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, Limits, UserCreate, UserList, UserOut
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+UrlOpt = Annotated[
+    str | None, typer.Option(help="A running server's URL: work over its admin API (needs an admin key).")
+]
+RpmOpt = Annotated[int | None, typer.Option("--rpm", help="Requests per minute (0 clears).", min=0)]
+TpmOpt = Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (0 clears).", min=0)]
+ConcurrentOpt = Annotated[int | None, typer.Option("--concurrent", help="Requests in flight (0 clears).", min=0)]
+MonthlyRequestsOpt = Annotated[int | None, typer.Option(help="Requests per calendar month (0 clears).", min=0)]
+MonthlyTokensOpt = Annotated[int | None, typer.Option(help="Tokens per calendar month (0 clears).", min=0)]
+
+
+def limits_from(*, rpm: int | None, tpm: int | None, concurrent: int | None, monthly_requests: int | None,
+                monthly_tokens: int | None) -> Limits:  # fmt: skip
+    """The limits the flags name (0 clears one: it falls back to the user's, then the server's)."""
+    given = {"requests_per_minute": rpm, "tokens_per_minute": tpm, "max_concurrent": concurrent,
+             "monthly_requests": monthly_requests, "monthly_tokens": monthly_tokens}  # fmt: skip
+    return Limits(**{name: value or None for name, value in given.items() if value is not None})
+
+
+def describe(limits: Limits) -> str:
+    """Limits in a few words, for tables."""
+    parts = [
+        (limits.requests_per_minute, "{}/min"),
+        (limits.tokens_per_minute, "{} tok/min"),
+        (limits.max_concurrent, "{} at once"),
+        (limits.monthly_requests, "{}/month"),
+        (limits.monthly_tokens, "{} tok/month"),
+    ]
+    return ", ".join(form.format(value) for value, form in parts if value is not None) or "-"
+
+
+class Admin(Protocol):
+    """What `aiserve users|keys` do."""
+
+    def create_user(self, name: str, limits: Limits) -> UserOut: ...
+    def list_users(self) -> list[UserOut]: ...
+    def set_user_limits(self, name: str, limits: Limits) -> UserOut: ...
+    def create_key(self, request: KeyCreate) -> KeyCreated: ...
+    def list_keys(self, user: str | None) -> list[KeyOut]: ...
+    def revoke_key(self, key: str) -> KeyOut: ...
+    def set_key_limits(self, key: str, limits: Limits) -> KeyOut: ...
+
+
+def admin_for(*, url: str | None, api_key: str | None, data_dir: Path | None, config: Path | None) -> Admin:
+    """Over the admin API when a URL or an API key is given, else straight in the database."""
+    if url or api_key:
+        return RemoteAdmin(url=url, api_key=api_key, config=config)
+    return DatabaseAdmin(data_dir=data_dir, config=config)
+
+
+class RemoteAdmin:
+    """The admin API of a running server."""
+
+    def __init__(self, *, url: str | None, api_key: str | None, config: Path | None) -> None:
+        self.url, self.api_key, self.config = url, api_key, config
+
+    def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        from aiserve.cli.remote import call
+
+        return call(method, f"/v1/admin{path}", url=self.url, api_key=self.api_key, config=self.config, **kw)
+
+    def create_user(self, name: str, limits: Limits) -> UserOut:
+        body = {"name": name, "limits": limits.model_dump(exclude_none=True)}
+        return UserOut.model_validate(self._call("POST", "/users", json=body))
+
+    def list_users(self) -> list[UserOut]:
+        return UserList.model_validate(self._call("GET", "/users")).data
+
+    def set_user_limits(self, name: str, limits: Limits) -> UserOut:
+        body = limits.model_dump(include=limits.model_fields_set)
+        return UserOut.model_validate(self._call("PATCH", f"/users/{name}/limits", json=body))
+
+    def create_key(self, request: KeyCreate) -> KeyCreated:
+        body = request.model_dump(mode="json", exclude_none=True)
+        return KeyCreated.model_validate(self._call("POST", "/keys", json=body))
+
+    def list_keys(self, user: str | None) -> list[KeyOut]:
+        return KeyList.model_validate(self._call("GET", "/keys", params={"user": user} if user else {})).data
+
+    def revoke_key(self, key: str) -> KeyOut:
+        return KeyOut.model_validate(self._call("DELETE", f"/keys/{key}"))
+
+    def set_key_limits(self, key: str, limits: Limits) -> KeyOut:
+        body = limits.model_dump(include=limits.model_fields_set)
+        return KeyOut.model_validate(self._call("PATCH", f"/keys/{key}/limits", json=body))
+
+
+class DatabaseAdmin:
+    """The database itself (what an operator on the server's machine, or with its database URL, uses)."""
+
+    def __init__(self, *, data_dir: Path | None, config: Path | None) -> None:
+        self.settings = settings_from(config, data_dir=data_dir)
+
+    def _run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        from aiserve.usage.db import run_in_database
+
+        return run_in_database(self.settings, work)
+
+    def create_user(self, name: str, limits: Limits) -> UserOut:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.create_user(s, UserCreate(name=name, limits=limits)))
+
+    def list_users(self) -> list[UserOut]:
+        from aiserve.usage import admin
+
+        return self._run(admin.list_users)
+
+    def set_user_limits(self, name: str, limits: Limits) -> UserOut:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.set_user_limits(s, name, limits))
+
+    def create_key(self, request: KeyCreate) -> KeyCreated:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.create_key(s, request))
+
+    def list_keys(self, user: str | None) -> list[KeyOut]:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.list_keys(s, user))
+
+    def revoke_key(self, key: str) -> KeyOut:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.revoke_key(s, key))
+
+    def set_key_limits(self, key: str, limits: Limits) -> KeyOut:
+        from aiserve.usage import admin
+
+        return self._run(lambda s: admin.set_key_limits(s, key, limits))
