@@ -136,7 +136,12 @@ def test_a_monthly_quota_refuses_with_insufficient_quota_even_after_a_restart(
     assert spent.json()["error"]["type"] == "insufficient_quota"
     assert "3 requests" in spent.json()["error"]["message"]
     assert int(spent.headers["retry-after"]) <= 31 * 86400
-    # another server process on the same database starts with an empty limiter: the ledger's count carries over
+    # another server on the same database starts with an empty limiter: the ledger's count carries over (once
+    # the running one has written it; a graceful stop writes everything)
+    deadline = time.monotonic() + 10
+    while client.get("/v1/usage", params={"user": "monthly"}, headers=AS_ADMIN).json()["total_requests"] < 4:
+        assert time.monotonic() < deadline, "the ledger was not written"
+        time.sleep(0.1)
     with running_app(settings) as restarted:
         again = restarted.post("/v1/classify", json=BODY, headers=key)
         assert again.status_code == 429

@@ -9,7 +9,7 @@ import asyncio
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.responses import Response
@@ -22,6 +22,9 @@ from aiserve.ratelimit import policy
 from aiserve.ratelimit.base import Decision, RateLimiter, Verdict
 from aiserve.settings import RateLimitSettings
 from aiserve.usage.tables import utcnow
+
+_PLAN_TTL = timedelta(seconds=1)
+_MAX_PLANS = 10_000
 
 MonthToDate = Callable[[int, datetime], Awaitable[tuple[int, int]]]
 """(key id, month start) → (requests, tokens) the ledger holds for the key this month."""
@@ -44,6 +47,7 @@ class RateLimitMiddleware:
         self.defaults = policy.defaults(settings)
         self.month_to_date = month_to_date
         self._seeded: set[str] = set()
+        self._plans: dict[int, tuple[Principal, policy.Plan, datetime]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.get("state", {})
@@ -52,12 +56,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         now = utcnow()
-        plan = policy.plan(principal.key_id, principal.limits.over(self.defaults), lease_s=self.settings.lease_s,
-                           now=now)  # fmt: skip
+        plan = self._plan(principal, now)
         if not plan.limits:
             await self.app(scope, receive, send)
             return
-        lease = state.get("request_id") or uuid.uuid4().hex
+        lease = uuid.uuid4().hex  # never the client's request id: a repeated one must not share a slot
         try:
             await self._seed(principal.key_id, plan, now)
             verdict = await self.limiter.acquire(plan.limits, lease=lease)
@@ -76,15 +79,32 @@ class RateLimitMiddleware:
                 message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
+        cancelled = False
         try:
             await self.app(scope, receive, send_with_headers)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             tokens = policy.token_cost(input_tokens=state.get("input_tokens", 0),
                                        output_tokens=state.get("output_tokens", 0), images=state.get("images", 0),
                                        tokens_per_image=self.settings.tokens_per_image)  # fmt: skip
             charges = plan.charges(tokens)
-            if charges:  # shielded: a cancelled request still frees its slot and counts its tokens
-                await asyncio.shield(self.limiter.settle(charges, lease=lease))
+            if charges:  # a cancelled request (shielded from a second cancel) still frees its slot and counts
+                settling = self.limiter.settle(charges, lease=lease)
+                await (asyncio.shield(settling) if cancelled else settling)
+
+    def _plan(self, principal: Principal, now: datetime) -> policy.Plan:
+        """The key's plan, made again when its principal is checked again, each second and each month."""
+        cached = self._plans.get(principal.key_id)
+        if cached is not None and cached[0] is principal and now < cached[2]:
+            return cached[1]
+        limits = principal.limits.over(self.defaults)
+        plan = policy.plan(principal.key_id, limits, lease_s=self.settings.lease_s, now=now)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[principal.key_id] = (principal, plan, min(now + _PLAN_TTL, policy.month(now)[1]))
+        return plan
 
     async def _seed(self, key_id: int, plan: policy.Plan, now: datetime) -> None:
         """Start a limiter that has not seen this key this month (a restart, an emptied Redis) from the ledger."""

@@ -49,7 +49,8 @@ def run_gateway_bench(
 ) -> dict[str, Any]:
     """Sweep both servers; per level, p50/p95 and requests/s with and without the gateway, and the added p50."""
     workload = gateway_workload()
-    gated_env = {"AISERVE_RATELIMIT__REQUESTS_PER_MINUTE": "1000000000"}
+    limits = ("REQUESTS_PER_MINUTE", "TOKENS_PER_MINUTE", "MAX_CONCURRENT", "MONTHLY_REQUESTS", "MONTHLY_TOKENS")
+    gated_env = {f"AISERVE_RATELIMIT__{name}": "1000000000" for name in limits}  # every limit, none refusing
     if database_url:
         gated_env["AISERVE_DATABASE__URL"] = database_url
     if redis_url:
