@@ -30,7 +30,7 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 def settings(make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
     home = tmp_path_factory.mktemp("limits")
     (home / "models").symlink_to(data_dir / "models")
-    return make_settings(data_dir=home, models={"enabled": ["efficientnet-lite0"]},
+    return make_settings(data_dir=home, models={"enabled": ["efficientnet-lite0", "all-minilm-l6-v2"]},
                          auth={"enabled": True, "bootstrap_key": ADMIN, "cache_s": 0},
                          ratelimit={"requests_per_minute": 5, "exempt_admin": True})  # fmt: skip
 
@@ -96,6 +96,20 @@ def test_tokens_per_minute_count_images_and_refuse_once_spent(client: TestClient
     assert refused.json()["error"]["type"] == "tokens"
     assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_embedded_tokens_count_against_tokens_per_minute(client: TestClient) -> None:
+    key = new_key(client, "embedder", key_limits={"tokens_per_minute": 20, "requests_per_minute": 100})
+    body = {"model": "all-minilm-l6-v2", "input": "the quick brown fox jumps over the lazy dog"}
+    first = client.post("/v1/embeddings", json=body, headers=key)
+    assert first.status_code == 200, first.text
+    used = first.json()["usage"]["prompt_tokens"]
+    assert 5 < used < 20
+    second = client.post("/v1/embeddings", json=body, headers=key)
+    assert int(second.headers["x-ratelimit-remaining-tokens"]) == 20 - used
+    refused = client.post("/v1/embeddings", json=body, headers=key)  # 2 x used are spent: none left
+    assert refused.status_code == 429
+    assert "Rate limit reached for tokens: 20 per minute" in refused.json()["error"]["message"]
 
 
 def test_user_limits_are_the_defaults_for_their_keys_and_change_on_the_admin_api(client: TestClient) -> None:
