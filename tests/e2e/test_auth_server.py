@@ -42,7 +42,7 @@ def test_the_openai_client_needs_a_key(server: ServerProcess) -> None:
 def test_admin_commands_send_the_key(server: ServerProcess) -> None:
     refused = aiserve("models", "unload", "efficientnet-lite0", "--url", server.url, env={"AISERVE_API_KEY": ""})
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "error: Invalid API key"
+    assert refused.stderr.strip() == "error: Invalid API key: pass --api-key or set AISERVE_API_KEY."
     done = aiserve("models", "load", "efficientnet-lite0", "--url", server.url, "--api-key", ADMIN)
     assert done.returncode == 0, done.stderr
     assert "loaded: efficientnet-lite0" in done.stdout
@@ -81,6 +81,5 @@ def test_aiserve_usage_shows_the_callers_numbers(server: ServerProcess) -> None:
     assert "usage of admin" in table.stdout
     assert "by model" in table.stdout
     assert "minilm" in table.stdout
-    assert (
-        aiserve("usage", "--url", server.url, "--api-key", "sk-" + "n" * 40).stderr.strip() == "error: Invalid API key"
-    )
+    wrong = aiserve("usage", "--url", server.url, "--api-key", "sk-" + "n" * 40)
+    assert wrong.stderr.strip() == "error: Invalid API key: pass --api-key or set AISERVE_API_KEY."

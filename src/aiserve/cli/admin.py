@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import typer
 
 from aiserve.cli.options import settings_from
-from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, Limits, UserCreate, UserList, UserOut
+from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyOut, Limits, UserCreate, UserOut
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,40 +67,34 @@ def admin_for(*, url: str | None, api_key: str | None, data_dir: Path | None, co
 
 
 class RemoteAdmin:
-    """The admin API of a running server."""
+    """The admin API of a running server, through the SDK."""
 
     def __init__(self, *, url: str | None, api_key: str | None, config: Path | None) -> None:
-        self.url, self.api_key, self.config = url, api_key, config
+        from aiserve.cli.remote import client_for
 
-    def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
-        from aiserve.cli.remote import call
-
-        return call(method, f"/v1/admin{path}", url=self.url, api_key=self.api_key, config=self.config, **kw)
+        self.client = client_for(url, api_key, config)
 
     def create_user(self, name: str, limits: Limits) -> UserOut:
-        body = {"name": name, "limits": limits.model_dump(exclude_none=True)}
-        return UserOut.model_validate(self._call("POST", "/users", json=body))
+        return self.client.users.create(name, limits=limits)
 
     def list_users(self) -> list[UserOut]:
-        return UserList.model_validate(self._call("GET", "/users")).data
+        return self.client.users.list().data
 
     def set_user_limits(self, name: str, limits: Limits) -> UserOut:
-        body = limits.model_dump(include=limits.model_fields_set)
-        return UserOut.model_validate(self._call("PATCH", f"/users/{name}/limits", json=body))
+        return self.client.users.set_limits(name, limits)
 
     def create_key(self, request: KeyCreate) -> KeyCreated:
-        body = request.model_dump(mode="json", exclude_none=True)
-        return KeyCreated.model_validate(self._call("POST", "/keys", json=body))
+        return self.client.keys.create(request.user, name=request.name, scopes=request.scopes,
+                                       expires_in_days=request.expires_in_days, limits=request.limits)  # fmt: skip
 
     def list_keys(self, user: str | None) -> list[KeyOut]:
-        return KeyList.model_validate(self._call("GET", "/keys", params={"user": user} if user else {})).data
+        return self.client.keys.list(user=user).data
 
     def revoke_key(self, key: str) -> KeyOut:
-        return KeyOut.model_validate(self._call("DELETE", f"/keys/{key}"))
+        return self.client.keys.revoke(key)
 
     def set_key_limits(self, key: str, limits: Limits) -> KeyOut:
-        body = limits.model_dump(include=limits.model_fields_set)
-        return KeyOut.model_validate(self._call("PATCH", f"/keys/{key}/limits", json=body))
+        return self.client.keys.set_limits(key, limits)
 
 
 class DatabaseAdmin:

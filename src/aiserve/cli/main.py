@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from aiserve import __version__
-from aiserve.cli import bench, config, db, doctor, keys, models, openapi, serve, usage, users
+from aiserve.cli import bench, chat, classify, config, db, doctor, embed, keys, models, openapi, serve, usage, users
 from aiserve.errors import AiserveError
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app.command("serve")(serve.serve)
 app.command("openapi")(openapi.openapi)
 app.command("doctor")(doctor.doctor)
 app.command("usage")(usage.usage)
+app.command("chat")(chat.chat)
+app.command("classify")(classify.classify)
+app.command("embed")(embed.embed)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")
@@ -38,8 +41,15 @@ def version() -> None:
 
 def main() -> None:
     """Run the CLI, turning expected failures into one friendly line and exit code 1."""
+    from aiserve.client.errors import APIError
+
     try:
         app()
+    except APIError as exc:
+        from aiserve.cli.remote import explain
+
+        print(f"error: {explain(exc)}", file=sys.stderr)
+        raise SystemExit(1) from None
     except (AiserveError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -56,11 +56,11 @@ def prepare(
 
 
 def _admin(action: str, name: str, url: str | None, api_key: str | None, config: Path | None) -> None:
-    from aiserve.cli.remote import call
+    from aiserve.cli.remote import client_for
 
-    path = f"/v1/admin/models/{action}"
-    body = call("POST", path, url=url, api_key=api_key, config=config, timeout=600, json={"model": name})
-    print(f"{action}ed: {body['id']} (version {body['version']}, {body['status']})")
+    with client_for(url, api_key, config, timeout=600) as client:
+        card = client.models.load(name) if action == "load" else client.models.unload(name)
+    print(f"{action}ed: {card.id} (version {card.version}, {card.status})")
 
 
 UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: from the settings).", show_default=False)]

@@ -1,32 +1,41 @@
-"""Calling a running server from the CLI: one place that finds it, sends the key, and turns failures into one line."""
+"""Calling a running server from the CLI: an SDK client pointed at it (`--url`, else `AISERVE_BASE_URL`, else the
+settings' host and port) and the SDK's failures told in one friendly line."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiserve.cli.options import settings_from
-from aiserve.errors import AiserveError
+
+CLI_MAX_WAIT_S = 5.0
+"""A command waits out a short `Retry-After` (a busy server); a longer one (a spent limit) ends it with the wait."""
+
+if TYPE_CHECKING:
+    from aiserve.client import APIError, Client
 
 
-def call(
-    method: str, path: str, *, url: str | None, api_key: str | None, config: Path | None, timeout: float = 30, **kw: Any
-) -> dict[str, Any]:
-    """The JSON answer of `method path` on the server at `url` (default: from the settings); `AiserveError` with
-    the server's message, or with how to start it, otherwise."""
-    import httpx
+def client_for(url: str | None, api_key: str | None, config: Path | None, *, timeout: float | None = None) -> Client:
+    """A client for the server the flags, the environment or the settings name."""
+    from aiserve.client import Client
+    from aiserve.client.config import ClientSettings
 
-    settings = settings_from(config)
-    base = url or f"http://{settings.server.host}:{settings.server.port}"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = httpx.request(method, f"{base}{path}", headers=headers, timeout=timeout, **kw)
-    except httpx.TransportError as exc:
-        raise AiserveError(f"cannot reach the server at {base} ({exc}); is `aiserve serve` running?") from None
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        body = {}
-    if not response.is_success:
-        raise AiserveError(body.get("error", {}).get("message") or f"{response.status_code} {response.text[:200]}")
-    return body
+    if url is None and "base_url" not in ClientSettings().model_fields_set:
+        settings = settings_from(config)
+        url = f"http://{settings.server.host}:{settings.server.port}"
+    return Client(base_url=url, api_key=api_key, timeout=timeout, max_retry_wait=CLI_MAX_WAIT_S)
+
+
+def explain(exc: APIError) -> str:
+    """What went wrong, in one line a person can act on."""
+    from aiserve.client import APIConnectionError, APITimeoutError, AuthenticationError, OverloadedError, RateLimitError
+
+    if isinstance(exc, APIConnectionError) and not isinstance(exc, APITimeoutError):
+        return exc.message if "stream ended" in exc.message else f"{exc.message} Is `aiserve serve` running?"
+    if isinstance(exc, AuthenticationError):
+        return f"{exc.message}: pass --api-key or set AISERVE_API_KEY."
+    wait = exc.retry_after if isinstance(exc, RateLimitError | OverloadedError) else None
+    if wait is not None and "Try again in" not in exc.message:
+        return f"{exc.message} Try again in {math.ceil(wait)} s."
+    return exc.message

@@ -24,11 +24,11 @@ def usage(
     config: ConfigOpt = None,
 ) -> None:
     """Requests, success rate, response time, tokens and images, by model and by day."""
-    from aiserve.cli.remote import call
+    from aiserve.cli.remote import client_for
 
-    params = {k: v for k, v in {"user": user, "key": key, "start": start and start.isoformat(),
-                                "end": end and end.isoformat()}.items() if v}  # fmt: skip
-    report = call("GET", "/v1/usage", url=url, api_key=api_key, config=config, params=params)
+    with client_for(url, api_key, config) as client:
+        found = client.usage.get(start=start, end=end, user=user, key=key)
+    report = found.model_dump(mode="json")
     if as_json:
         print(json.dumps(report, indent=2))
         return

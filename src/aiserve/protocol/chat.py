@@ -122,3 +122,75 @@ class ChatReply(BaseModel):
     """The model that answered."""
     reply: str
     """Its reply."""
+
+
+class AssistantMessage(BaseModel):
+    """The model's answer in a chat completion."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    """One answer of a chat completion."""
+
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    """`stop` (the answer ended or hit a stop string) or `length` (it ran out of tokens)."""
+
+
+class ChatCompletion(BaseModel):
+    """`POST /v1/chat/completions` without streaming."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+
+class ChunkDelta(BaseModel):
+    """What one streamed chunk adds to the answer."""
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    """One answer's piece in a streamed chunk."""
+
+    index: int
+    delta: ChunkDelta
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One server-sent event of a streamed chat completion; the last, when usage was asked for, has no choices."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+class CompletionChoice(BaseModel):
+    """One text completion (or, streamed, one piece of it)."""
+
+    index: int
+    text: str
+    finish_reason: str | None = None
+
+
+class Completion(BaseModel):
+    """`POST /v1/completions`, or one streamed chunk of it (the last, when usage was asked for, has no choices)."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None

@@ -1,0 +1,119 @@
+"""`aiserve chat`: ask a running server's chat model. One question (an argument, or `-` for stdin), or with no
+question a conversation that keeps and resends its whole history (`/clear`, `/system TEXT`, `/exit`)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt
+
+if TYPE_CHECKING:
+    from aiserve.client import Client
+
+UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: $AISERVE_BASE_URL or the settings).")]
+HELP = "/clear forgets the conversation, /system TEXT sets the system prompt, /exit (or Ctrl-D) leaves."
+
+
+def default_model(client: Client, task: str) -> str:
+    """The first ready model of `task` the server serves."""
+    from aiserve.errors import AiserveError
+
+    for card in client.models.list().data:
+        if card.task == task and card.status == "ready":
+            return card.id
+    raise AiserveError(f"the server has no ready {task} model; name one with --model")
+
+
+def chat(
+    question: Annotated[
+        str | None, typer.Argument(help="The question; `-` reads it from stdin; none: converse.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Chat model (default: the server's first).")] = None,
+    system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
+    stream: Annotated[bool, typer.Option(help="Print the answer as it is generated.")] = False,
+    max_tokens: Annotated[int | None, typer.Option(help="Most tokens in an answer.", min=1)] = None,
+    temperature: Annotated[float | None, typer.Option(help="0 gives the same answer every time.", min=0)] = None,
+    show_usage: Annotated[bool, typer.Option("--usage", help="Print each answer's token counts on stderr.")] = False,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask the server's chat model; with no question, hold a conversation."""
+    from aiserve.cli.remote import client_for
+
+    sampling = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+    with client_for(url, api_key, config, timeout=300) as client:
+        name = model or default_model(client, "chat")
+        talk = _Talk(client, name, sampling, stream=stream, show_usage=show_usage)
+        opening = [{"role": "system", "content": system}] if system else []
+        if question is None:
+            talk.converse(opening)
+            return
+        text = sys.stdin.read() if question == "-" else question
+        talk.answer([*opening, {"role": "user", "content": text.strip()}])
+
+
+class _Talk:
+    """Sends a history and prints the answer (whole, or as it streams)."""
+
+    def __init__(self, client: Client, model: str, sampling: dict[str, Any], *, stream: bool,
+                 show_usage: bool) -> None:  # fmt: skip
+        self.client, self.model, self.sampling = client, model, sampling
+        self.stream, self.show_usage = stream, show_usage
+
+    def answer(self, history: list[dict[str, str]]) -> str:
+        """Ask with `history`; print and return the answer."""
+        if not self.stream:
+            done = self.client.chat.completions.create(messages=history, model=self.model, **self.sampling)
+            text: str = done.choices[0].message.content
+            print(text)
+            self._usage(done.usage.prompt_tokens, done.usage.completion_tokens)
+            return text
+        pieces: list[str] = []
+        options = {"include_usage": True}
+        chunks = self.client.chat.completions.create(messages=history, model=self.model, stream=True,
+                                                     stream_options=options, **self.sampling)  # fmt: skip
+        for chunk in chunks:
+            if chunk.usage is not None:
+                self._usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    pieces.append(choice.delta.content)
+                    print(choice.delta.content, end="", flush=True)
+        print()
+        return "".join(pieces)
+
+    def converse(self, opening: list[dict[str, str]]) -> None:
+        """Read turns from stdin until `/exit` or its end; every turn resends the whole conversation."""
+        history = list(opening)
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print(f"chatting with {self.model}. {HELP}", file=sys.stderr)
+        while True:
+            try:
+                line = input("you> " if interactive else "").strip()
+            except EOFError:
+                return
+            if not line:
+                continue
+            if line == "/exit":
+                return
+            if line == "/clear":
+                history = [m for m in history if m["role"] == "system"]
+                print("(conversation cleared)", file=sys.stderr)
+            elif line.startswith("/system"):
+                history = [m for m in history if m["role"] != "system"]
+                history.insert(0, {"role": "system", "content": line.removeprefix("/system").strip()})
+                print("(system prompt set)", file=sys.stderr)
+            elif line.startswith("/"):
+                print(f"unknown command {line.split()[0]}. {HELP}", file=sys.stderr)
+            else:
+                history.append({"role": "user", "content": line})
+                history.append({"role": "assistant", "content": self.answer(history)})
+
+    def _usage(self, prompt: int, completion: int) -> None:
+        if self.show_usage:
+            print(f"[usage] prompt {prompt} tokens, completion {completion} tokens", file=sys.stderr)
