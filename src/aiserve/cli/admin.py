@@ -15,6 +15,8 @@ from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyOut, Limits, UserCre
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from aiserve.client import Client
+
 T = TypeVar("T")
 
 UrlOpt = Annotated[
@@ -67,34 +69,38 @@ def admin_for(*, url: str | None, api_key: str | None, data_dir: Path | None, co
 
 
 class RemoteAdmin:
-    """The admin API of a running server, through the SDK."""
+    """The admin API of a running server, through the SDK (one connection per command)."""
 
     def __init__(self, *, url: str | None, api_key: str | None, config: Path | None) -> None:
+        self.url, self.api_key, self.config = url, api_key, config
+
+    def _do(self, work: Callable[[Client], T]) -> T:
         from aiserve.cli.remote import client_for
 
-        self.client = client_for(url, api_key, config)
+        with client_for(self.url, self.api_key, self.config) as client:
+            return work(client)
 
     def create_user(self, name: str, limits: Limits) -> UserOut:
-        return self.client.users.create(name, limits=limits)
+        return self._do(lambda c: c.users.create(name, limits=limits))
 
     def list_users(self) -> list[UserOut]:
-        return self.client.users.list().data
+        return self._do(lambda c: c.users.list().data)
 
     def set_user_limits(self, name: str, limits: Limits) -> UserOut:
-        return self.client.users.set_limits(name, limits)
+        return self._do(lambda c: c.users.set_limits(name, limits))
 
     def create_key(self, request: KeyCreate) -> KeyCreated:
-        return self.client.keys.create(request.user, name=request.name, scopes=request.scopes,
-                                       expires_in_days=request.expires_in_days, limits=request.limits)  # fmt: skip
+        wanted = request.model_dump(exclude={"user"})
+        return self._do(lambda c: c.keys.create(request.user, **wanted))
 
     def list_keys(self, user: str | None) -> list[KeyOut]:
-        return self.client.keys.list(user=user).data
+        return self._do(lambda c: c.keys.list(user=user).data)
 
     def revoke_key(self, key: str) -> KeyOut:
-        return self.client.keys.revoke(key)
+        return self._do(lambda c: c.keys.revoke(key))
 
     def set_key_limits(self, key: str, limits: Limits) -> KeyOut:
-        return self.client.keys.set_limits(key, limits)
+        return self._do(lambda c: c.keys.set_limits(key, limits))
 
 
 class DatabaseAdmin:
