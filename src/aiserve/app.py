@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.server.max_body_bytes,
         access=settings.observability.access_log,
         recorder=recorder,
+        drain=services.drain,
     )
     return app
 

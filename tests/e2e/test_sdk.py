@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,16 @@ def test_a_server_killed_mid_stream_raises_instead_of_hanging(data_dir: Path, ki
                         pass
 
         asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_an_admin_unloads_and_loads_a_model(sdk: Sdk) -> None:
+    # last in this module: the classifier is away for a moment
+    unloaded = sdk(lambda c: c.models.unload("efficientnet-lite0"))
+    assert unloaded.status == "unloaded"
+    with pytest.raises(NotFoundError):
+        sdk(lambda c: c.images.classify(COFFEE))
+    loaded = sdk.with_key(ADMIN, timeout=300)(lambda c: c.models.load("efficientnet-lite0"))
+    assert loaded.status == "ready"
+    assert sdk(lambda c: c.images.classify(COFFEE)).predictions[0].label == "espresso"
+    since = sdk(lambda c: c.usage.get(start=datetime.now(UTC) + timedelta(hours=1)))
+    assert since.total_requests == 0  # nothing has happened in the future

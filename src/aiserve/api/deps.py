@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from aiserve.api.drain import Drain
 from aiserve.engine.protocol import EngineClient
 from aiserve.observability.metrics import Metrics
 from aiserve.registry.registry import ModelRegistry
@@ -23,6 +24,7 @@ class Services:
     engine: EngineClient
     metrics: Metrics
     sessions: async_sessionmaker[AsyncSession]
+    drain: Drain = field(default_factory=Drain)
 
 
 async def get_services(request: Request) -> Services:

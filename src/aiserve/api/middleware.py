@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids, body size limit, timing header, access log and request metrics."""
+"""Pure ASGI middleware: request ids, body size limit, timing header, access log, request metrics, and the count
+of requests in flight that a graceful stop waits for (new ones are refused with 503 while it drains)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aiserve.api.drain import Drain
 from aiserve.api.errors import error_response
 from aiserve.errors import PayloadTooLarge
 from aiserve.observability.metrics import Metrics
@@ -55,8 +57,10 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         access: bool,
         recorder: UsageRecorder | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.app = app
+        self.drain = drain or Drain()
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.access = access
@@ -82,12 +86,18 @@ class RequestContextMiddleware:
             await send(message)
 
         length = _content_length(scope)
+        if self.drain.draining and scope["path"] not in self.drain.exempt:
+            await self._shutting_down(send_with_headers)
+            self._record(scope, state, 503, time.perf_counter() - started)
+            return
+        self.drain.in_flight += 1
         try:
             if length is not None and length > self.max_body_bytes:
                 await self._too_large(send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
         finally:
+            self.drain.in_flight -= 1
             self._record(scope, state, status, time.perf_counter() - started)
 
     def _limited(self, receive: Receive) -> Receive:
@@ -104,6 +114,12 @@ class RequestContextMiddleware:
             return message
 
         return limited_receive
+
+    async def _shutting_down(self, send: Send) -> None:
+        response = error_response(503, "The server is shutting down; try again (another replica will answer).",
+                                  type_="service_unavailable", code="shutting_down",
+                                  headers={"Retry-After": "1", "Connection": "close"})  # fmt: skip
+        await response({"type": "http"}, _no_receive, send)
 
     async def _too_large(self, send: Send) -> None:
         response = error_response(

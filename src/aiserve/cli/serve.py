@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -51,18 +51,37 @@ def serve(
         prepare_models(settings, settings.models.enabled)
     app = create_app(settings)
     server = settings.server
-    uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=server.host,
-            port=server.port,
-            loop="auto",
-            http="auto",
-            log_config=None,
-            access_log=False,
-            proxy_headers=server.proxy_headers,
-            forwarded_allow_ips=server.forwarded_allow_ips,
-            timeout_graceful_shutdown=int(server.graceful_shutdown_s),
-            timeout_keep_alive=30,
-        )
-    ).run()
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        loop="auto",
+        http="auto",
+        log_config=None,
+        access_log=False,
+        proxy_headers=server.proxy_headers,
+        forwarded_allow_ips=server.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(server.graceful_shutdown_s),
+        timeout_keep_alive=30,
+    )
+    draining_server(uvicorn_config, app.state.services.drain, server.graceful_shutdown_s).run()
+
+
+def draining_server(config: Any, drain: Any, drain_s: float) -> Any:
+    """A uvicorn server whose first SIGTERM or Ctrl-C drains (not ready, new work refused with 503, in-flight work
+    finished for up to `drain_s`) before the usual shutdown; a second one stops at once."""
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if drain.draining:  # asked twice: stop now
+                super().handle_exit(sig, frame)
+                return
+            drain.begin()
+
+        async def on_tick(self, counter: int) -> bool:
+            if drain.draining and drain.finished(drain_s):
+                return True
+            return await super().on_tick(counter)
+
+    return DrainingServer(config)

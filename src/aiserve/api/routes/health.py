@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from aiserve import __version__
 from aiserve.api.deps import ServicesDep
-from aiserve.errors import ModelNotReady
+from aiserve.errors import ModelNotReady, Unavailable
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +27,10 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", operation_id="health-ready", responses={503: {"description": "Models are still loading."}})
 async def ready(services: ServicesDep) -> JSONResponse:
-    """Readiness: 200 once every model is loaded and warmed, else 503 with Retry-After."""
+    """Readiness: 200 once every model is loaded and warmed, else 503 with Retry-After (also while the server
+    drains to stop)."""
+    if services.drain.draining:
+        raise Unavailable("The server is shutting down.", retry_after=1.0)
     models = {e.name: e.state.value for e in services.registry.entries()}
     if not services.registry.ready:
         failed = [m for m, state in models.items() if state == "failed"]
