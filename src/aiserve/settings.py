@@ -131,6 +131,9 @@ class ModelsSettings(_Group):
     """Your own models, beside the built-in ones."""
     prepare_on_start: bool = True
     """Run `aiserve models prepare` for missing artefacts when the server starts."""
+    dir: Path | None = None
+    """Where prepared models live; unset: `<data_dir>/models`. The container image keeps them in the image
+    (`/opt/aiserve/models`), apart from the `/data` volume."""
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     """Embedding endpoint settings."""
     classification: ClassificationSettings = Field(default_factory=ClassificationSettings)
@@ -262,7 +265,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         """Folder holding prepared model artefacts."""
-        return self.data_dir / "models"
+        return self.models.dir or self.data_dir / "models"
 
     def database_url(self) -> str:
         """The database URL in effect: the setting, or SQLite in the data directory."""
