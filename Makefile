@@ -37,11 +37,14 @@ test: services check  ## everything CI runs: lint, types, layer contracts, the w
 check: lint typecheck contracts
 	$(BIN)/pytest
 
-# the tests start their own PostgreSQL and Redis (Debian's packages) on free loopback ports; install them when missing
+# the tests start their own PostgreSQL, Redis and nginx (Debian's packages) on free loopback ports, and build the
+# container image with podman on a base made by debootstrap; install what is missing
+SERVICES := postgresql redis-server nginx podman debootstrap iproute2
 services:
-	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v redis-server; } >/dev/null 2>&1 || \
-		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server; } || \
-		echo "warning: PostgreSQL and Redis could not be installed; the tests that need them will be skipped"
+	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v redis-server && command -v nginx && command -v podman \
+		&& command -v debootstrap && command -v ip; } >/dev/null 2>&1 || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SERVICES); } || \
+		echo "warning: $(SERVICES) could not all be installed; the tests that need them will be skipped"
 
 lint: install
 	$(BIN)/ruff check src tests
