@@ -47,3 +47,14 @@ def make_settings(data_dir: Path) -> MakeSettings:
         return load_settings(**overrides)
 
     return make
+
+
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """Print a test's measured counts in the test output, uncaptured."""
+
+    def say(text: str) -> None:
+        with capsys.disabled():
+            print("\n" + text)  # noqa: T201
+
+    return say
