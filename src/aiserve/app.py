@@ -16,7 +16,8 @@ from aiserve.api.bootstrap import bootstrap
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
-from aiserve.api.ratelimit import RateLimitMiddleware
+from aiserve.api.proxies import ProxyHeadersMiddleware
+from aiserve.api.ratelimit import AddressLimitMiddleware, RateLimitMiddleware
 from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, usage
 from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
@@ -90,6 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit,
                            month_to_date=month_to_date)  # fmt: skip
         app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
+    per_address = settings.ratelimit.ip_requests_per_minute
+    if per_address:  # before any key is checked
+        app.add_middleware(AddressLimitMiddleware, limiter=limiter, per_minute=per_address,
+                           public_paths=settings.auth.public_paths)  # fmt: skip
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,
@@ -98,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recorder=recorder,
         drain=services.drain,
     )
+    if settings.server.trusted_proxies:  # outermost: everything after sees the real client
+        app.add_middleware(ProxyHeadersMiddleware, trusted=settings.server.trusted_proxies)
     return app
 
 

@@ -7,11 +7,12 @@ an optional TOML config file, then the defaults below. Nested groups use `__`, s
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,10 +45,17 @@ class ServerSettings(_Group):
     """Deadline for one inference request, queueing included; past it the client gets 504."""
     graceful_shutdown_s: float = Field(default=20.0, ge=0)
     """How long a stopping server waits for in-flight requests to finish."""
-    proxy_headers: bool = False
-    """Trust X-Forwarded-For / X-Forwarded-Proto from `forwarded_allow_ips`."""
-    forwarded_allow_ips: str = "127.0.0.1"
-    """Comma-separated proxy addresses whose forwarding headers are trusted."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or CIDR ranges of reverse proxies (nginx, a load balancer) whose `X-Forwarded-For`, `X-Real-IP` and
+    `X-Forwarded-Proto` are believed; from anyone else they are ignored. Empty: nobody's (e.g. `["127.0.0.1"]` for
+    nginx on the same host, `["10.0.0.0/8"]` for a cluster network)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+        return entries
 
 
 class EngineSettings(_Group):
@@ -188,6 +196,9 @@ class RateLimitSettings(_Group):
     """The longest a request holds a concurrency slot: a replica that dies mid-request frees it after this."""
     exempt_admin: bool = False
     """Admin keys skip the limits."""
+    ip_requests_per_minute: int | None = Field(default=None, ge=1)
+    """Requests each client address may make in any 60 s window, with or without a key (public paths excepted):
+    slows down key guessing and floods. The address is the real client's behind `server.trusted_proxies`."""
     backend: Literal["memory", "redis"] = "memory"
     """`memory`: one server's own count; `redis`: one count shared by every replica (needs `redis_url`)."""
     redis_url: SecretStr | None = None

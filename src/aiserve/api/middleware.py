@@ -147,6 +147,7 @@ class RequestContextMiddleware:
                     model=model or None, route=scope["path"], status=status, latency_ms=elapsed * 1000,
                     queue_ms=None if queue_s is None else queue_s * 1000, input_tokens=state.get("input_tokens", 0),
                     output_tokens=state.get("output_tokens", 0), images=state.get("images", 0), created_at=now,
+                    client_ip=(scope.get("client") or (None,))[0],
                 )  # fmt: skip
         if not self.access:
             return

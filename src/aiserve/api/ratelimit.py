@@ -19,7 +19,7 @@ from aiserve.api.errors import domain_error_response, error_response
 from aiserve.auth.principal import Principal
 from aiserve.errors import Unavailable
 from aiserve.ratelimit import policy
-from aiserve.ratelimit.base import Decision, RateLimiter, Verdict
+from aiserve.ratelimit.base import Decision, Limit, RateLimiter, Verdict
 from aiserve.settings import RateLimitSettings
 from aiserve.usage.tables import utcnow
 
@@ -144,3 +144,33 @@ def _headers(verdict: Verdict) -> dict[str, str]:
             headers[f"x-ratelimit-remaining-{name}"] = str(decision.remaining)
             headers[f"x-ratelimit-reset-{name}"] = f"{max(decision.reset_s, 0):.3f}s"
     return headers
+
+
+class AddressLimitMiddleware:
+    """Requests per minute per client address, before any key is checked (public paths are not counted)."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, per_minute: int, public_paths: list[str]) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.per_minute = per_minute
+        self.public = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if scope["type"] != "http" or scope["path"] in self.public or not client:
+            await self.app(scope, receive, send)
+            return
+        limit = Limit("requests", f"ip:{client[0]}", "window", self.per_minute, policy.WINDOW_S)
+        try:
+            verdict = await self.limiter.acquire([limit], lease=uuid.uuid4().hex)
+        except Unavailable as exc:
+            await domain_error_response(exc)(scope, receive, send)
+            return
+        refusal = verdict.refusal
+        if refusal is not None:
+            wait = max(1, math.ceil(refusal.retry_after_s))
+            message = f"Too many requests from your address: {self.per_minute} per minute. Try again in {wait} s."
+            await error_response(429, message, type_="requests", code="rate_limit_exceeded",
+                                 headers={"Retry-After": str(wait)})(scope, receive, send)  # fmt: skip
+            return
+        await self.app(scope, receive, send)

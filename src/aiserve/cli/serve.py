@@ -59,8 +59,7 @@ def serve(
         http="auto",
         log_config=None,
         access_log=False,
-        proxy_headers=server.proxy_headers,
-        forwarded_allow_ips=server.forwarded_allow_ips,
+        proxy_headers=False,  # the app reads forwarding headers itself, from server.trusted_proxies only
         timeout_graceful_shutdown=int(server.graceful_shutdown_s),
         timeout_keep_alive=30,
     )

@@ -96,6 +96,8 @@ class UsageEvent(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     images: Mapped[int] = mapped_column(Integer, default=0)
+    client_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The client's address (the real one behind trusted proxies)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
