@@ -8,7 +8,22 @@ import typer
 from pydantic import ValidationError
 
 from aiserve import __version__
-from aiserve.cli import bench, chat, classify, config, db, doctor, embed, keys, models, openapi, serve, usage, users
+from aiserve.cli import (
+    bench,
+    chat,
+    classify,
+    config,
+    db,
+    deploy,
+    doctor,
+    embed,
+    keys,
+    models,
+    openapi,
+    serve,
+    usage,
+    users,
+)
 from aiserve.errors import AiserveError
 
 app = typer.Typer(
@@ -31,6 +46,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
+app.add_typer(deploy.app, name="deploy")
 
 
 @app.command("version")

@@ -1,0 +1,44 @@
+"""`aiserve deploy nginx`: the nginx site that puts aiserve behind HTTPS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aiserve.cli.options import ConfigOpt, settings_from
+
+app = typer.Typer(help="Deployment recipes: an nginx site for HTTPS in front of aiserve.", no_args_is_help=True)
+
+
+@app.command("nginx")
+def nginx(
+    domain: Annotated[str, typer.Option(help="The public name, e.g. api.example.com.")],
+    upstream: Annotated[
+        list[str] | None, typer.Option(help="HOST:PORT of a replica (repeatable; default 127.0.0.1:8000).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the site here instead of printing.")
+    ] = None,
+    listen_address: Annotated[str | None, typer.Option(help="Bind only this address (default: all).")] = None,
+    http_port: Annotated[int, typer.Option(help="Port for HTTP (redirects to HTTPS).")] = 80,
+    https_port: Annotated[int, typer.Option(help="Port for HTTPS.")] = 443,
+    certificate: Annotated[str | None, typer.Option(help="TLS certificate (default: Let's Encrypt's path).")] = None,
+    certificate_key: Annotated[str | None, typer.Option(help="Its private key.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print (or write) an nginx site: HTTP → HTTPS, the forwarding headers, streaming-safe proxying, the server's
+    body limit, replicas with retries, and the certbot steps as comments."""
+    from aiserve.deploy.nginx import Site, render
+
+    settings = settings_from(config)
+    site = Site(domain=domain, upstreams=upstream or ["127.0.0.1:8000"], max_body_bytes=settings.server.max_body_bytes,
+                listen_address=listen_address, http_port=http_port, https_port=https_port, certificate=certificate,
+                certificate_key=certificate_key)  # fmt: skip
+    text = render(site)
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text)
+    print(f"wrote {output}; then: sudo nginx -t && sudo systemctl reload nginx")
