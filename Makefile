@@ -39,10 +39,10 @@ check: lint typecheck contracts
 
 # the tests start their own PostgreSQL, Redis and nginx (Debian's packages) on free loopback ports, and build the
 # container image with podman on a base made by debootstrap; install what is missing
-SERVICES := postgresql redis-server nginx podman debootstrap iproute2
+SERVICES := postgresql redis-server nginx podman debootstrap iproute2 shellcheck
 services:
 	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v redis-server && command -v nginx && command -v podman \
-		&& command -v debootstrap && command -v ip; } >/dev/null 2>&1 || \
+		&& command -v debootstrap && command -v ip && command -v shellcheck; } >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SERVICES); } || \
 		echo "warning: $(SERVICES) could not all be installed; the tests that need them will be skipped"
 

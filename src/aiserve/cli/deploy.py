@@ -9,7 +9,9 @@ import typer
 
 from aiserve.cli.options import ConfigOpt, settings_from
 
-app = typer.Typer(help="Deployment recipes: an nginx site for HTTPS in front of aiserve.", no_args_is_help=True)
+app = typer.Typer(
+    help="Deployment recipes: an nginx site for HTTPS, a cloud VM provisioning script.", no_args_is_help=True
+)
 
 
 @app.command("nginx")
@@ -42,3 +44,26 @@ def nginx(
         return
     output.write_text(text)
     print(f"wrote {output}; then: sudo nginx -t && sudo systemctl reload nginx")
+
+
+@app.command("vm")
+def vm(
+    domain: Annotated[str, typer.Option(help="The public name, e.g. api.example.com (its DNS points at the VM).")],
+    email: Annotated[str, typer.Option(help="For Let's Encrypt's expiry notices.")],
+    image: Annotated[str, typer.Option(help="The aiserve image to run, e.g. ghcr.io/you/aiserve:0.1.0.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write it here instead of printing.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print (or write) a provisioning script for a fresh Ubuntu LTS VM: updates, Docker, a 22/80/443 firewall,
+    aiserve with a restart policy and its data volume, nginx and a Let's Encrypt certificate."""
+    from aiserve.deploy.vm import Vm, render_vm
+
+    settings = settings_from(config)
+    name = output.name if output else "provision.sh"
+    text = render_vm(Vm(domain=domain, email=email, image=image, max_body_bytes=settings.server.max_body_bytes), name)
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text)
+    output.chmod(0o755)
+    print(f"wrote {output}; copy it to the VM and run: sudo bash {output.name}")

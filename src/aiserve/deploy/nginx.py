@@ -17,7 +17,7 @@ SITE = """\
 #    nginx after a renewal (`--deploy-hook "systemctl reload nginx"`).
 # 3. sudo nginx -t && sudo systemctl reload nginx
 # 4. Tell aiserve to believe this proxy's forwarding headers (and no one else's):
-#      AISERVE_SERVER__TRUSTED_PROXIES='["127.0.0.1"]'   (the address nginx connects from)
+#      AISERVE_SERVER__TRUSTED_PROXIES='{trusted}'   (where nginx connects from, as aiserve sees it)
 
 upstream aiserve {{
 {servers}
@@ -82,6 +82,9 @@ class Site:
     https_port: int = 443
     certificate: str | None = None
     certificate_key: str | None = None
+    trusted: str = '["127.0.0.1"]'
+    """What aiserve's `server.trusted_proxies` must be for this nginx (a container behind Docker's port mapping
+    sees Docker's network instead)."""
 
 
 def render(site: Site) -> str:
@@ -91,6 +94,7 @@ def render(site: Site) -> str:
     servers = "\n".join(f"    server {upstream} max_fails=3 fail_timeout=10s;" for upstream in site.upstreams)
     return SITE.format(
         domain=site.domain,
+        trusted=site.trusted,
         servers=servers,
         http_listen=f"{prefix}{site.http_port}",
         https_listen=f"{prefix}{site.https_port}",
