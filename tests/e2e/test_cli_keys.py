@@ -52,3 +52,25 @@ def test_mistakes_are_one_friendly_line(tmp_path: Path, args: tuple[str, ...], m
     assert message in failed.stderr
     assert "Traceback" not in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1
+
+
+def test_sqlite_backup_and_restore(tmp_path: Path) -> None:
+    where = ("--data-dir", str(tmp_path / "live"))
+    assert aiserve("users", "create", "kept", *where).returncode == 0
+    copy = tmp_path / "backup.db"
+    made = aiserve("db", "backup", str(copy), *where)
+    assert made.returncode == 0, made.stderr
+    assert "backed up to" in made.stdout
+    assert aiserve("users", "create", "after-the-backup", *where).returncode == 0
+    assert aiserve("db", "backup", str(copy), *where).stderr.startswith("error: ")  # never overwrites
+    restored = aiserve("db", "restore", str(copy), *where)
+    assert restored.returncode == 0, restored.stderr
+    users = aiserve("users", "list", *where).stdout
+    assert "kept" in users
+    assert "after-the-backup" not in users
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database at all" * 100)
+    refused = aiserve("db", "restore", str(broken), *where)
+    assert refused.returncode == 1
+    assert "is not a SQLite database" in refused.stderr
+    assert "kept" in aiserve("users", "list", *where).stdout  # a bad backup leaves the database alone
