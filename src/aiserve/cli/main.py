@@ -17,6 +17,7 @@ from aiserve.cli import (
     deploy,
     doctor,
     embed,
+    export,
     keys,
     models,
     openapi,
@@ -40,6 +41,7 @@ app.command("usage")(usage.usage)
 app.command("chat")(chat.chat)
 app.command("classify")(classify.classify)
 app.command("embed")(embed.embed)
+app.command("export")(export.export)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")

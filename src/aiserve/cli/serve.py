@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,15 +25,25 @@ def serve(
     max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model (default: 1024).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="auto, json or text.")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Serve an edge bundle (`aiserve export --bundle`), checked first.")
+    ] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the API. Flags override AISERVE_* environment variables, which override the config file."""
+    bundled: list[str] | None = None
+    if bundle is not None:
+        from aiserve.registry.bundle import verify_bundle
+
+        bundled = verify_bundle(bundle)
     settings = settings_from(
         config,
         server__host=host,
         server__port=port,
-        models__enabled=model or None,
+        models__enabled=model or bundled,
+        models__dir=bundle / "models" if bundle is not None else None,
+        models__prepare_on_start=False if bundle is not None else None,
         engine__threads=threads,
         engine__device=device,
         engine__max_batch_size=max_batch_size,
