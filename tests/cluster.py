@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from aiserve.bench.server import ServerProcess
+from aiserve.deploy.nginx import PROXY
 from tests.services import free_port, postgres, redis_server
 
 ADMIN = "sk-cluster-admin-" + "n" * 32
@@ -47,19 +48,7 @@ http {{
         listen 127.0.0.1:{port};
         client_max_body_size 8m;
         location / {{
-            proxy_pass http://aiserve;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_buffering off;
-            proxy_read_timeout 300s;
-            # a replica that is down, or draining (aiserve answers 503 before doing any work), is skipped
-            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-            proxy_next_upstream_tries 3;
-            add_header X-Upstream $upstream_addr always;
+{proxy}        add_header X-Upstream $upstream_addr always;
         }}
     }}
 }}
@@ -79,7 +68,7 @@ class Cluster:
 def nginx_config(port: int, upstreams: list[int], tmp: Path) -> str:
     """nginx in front of the replicas on `upstreams`."""
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;" for p in upstreams)
-    return NGINX_CONF.format(tmp=tmp, port=port, servers=servers)
+    return NGINX_CONF.format(tmp=tmp, port=port, servers=servers, proxy=PROXY)
 
 
 @contextmanager

@@ -5,6 +5,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+PROXY = """\
+        proxy_pass http://aiserve;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        # streamed answers (server-sent events) pass through as they are written, and may run long
+        proxy_buffering off;
+        proxy_cache off;
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+        # a replica that is down or draining is skipped: aiserve answers 503 only before starting work
+        proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+        proxy_next_upstream_tries 3;
+        proxy_next_upstream_timeout 10s;
+"""
+"""The directives of a `location` that proxies to the `aiserve` upstream (shared by every site that fronts it)."""
+
 SITE = """\
 # aiserve behind nginx, for https://{domain}
 #
@@ -48,23 +68,7 @@ server {{
     client_max_body_size {max_body};
 
     location / {{
-        proxy_pass http://aiserve;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        # streamed answers (server-sent events) pass through as they are written, and may run long
-        proxy_buffering off;
-        proxy_cache off;
-        proxy_read_timeout 3600s;
-        proxy_send_timeout 3600s;
-        # a replica that is down or draining is skipped: aiserve answers 503 only before starting work
-        proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-        proxy_next_upstream_tries 3;
-        proxy_next_upstream_timeout 10s;
-    }}
+{proxy}    }}
 }}
 """
 
@@ -102,4 +106,5 @@ def render(site: Site) -> str:
         certificate=site.certificate or f"{live}/fullchain.pem",
         certificate_key=site.certificate_key or f"{live}/privkey.pem",
         max_body=f"{-(-site.max_body_bytes // 1024)}k",
+        proxy=PROXY,
     )
