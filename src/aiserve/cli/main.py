@@ -17,11 +17,13 @@ from aiserve.cli import (
     deploy,
     doctor,
     embed,
+    evaluate,
     export,
     keys,
     models,
     openapi,
     serve,
+    train,
     usage,
     users,
 )
@@ -42,6 +44,8 @@ app.command("chat")(chat.chat)
 app.command("classify")(classify.classify)
 app.command("embed")(embed.embed)
 app.command("export")(export.export)
+app.command("train")(train.train)
+app.command("eval")(evaluate.evaluate)
 app.add_typer(models.app, name="models")
 app.add_typer(config.app, name="config")
 app.add_typer(bench.app, name="bench")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiserve.registry.local import discover
 from aiserve.registry.spec import LocalFile, ModelSpec, PackageFile
 from aiserve.settings import CatalogModel, Settings
 
@@ -89,5 +90,8 @@ def from_config(model: CatalogModel) -> ModelSpec:
 
 
 def catalog(settings: Settings) -> tuple[ModelSpec, ...]:
-    """The built-in models followed by the configured ones."""
-    return (*BUILTIN, *(from_config(m) for m in settings.models.catalog))
+    """The built-in models, the configured ones, then the ones trained or quantised here (found in the models
+    folder); a key listed earlier wins."""
+    listed = (*BUILTIN, *(from_config(m) for m in settings.models.catalog))
+    keys = {spec.key.lower() for spec in listed}
+    return (*listed, *(spec for spec in discover(settings.models_dir) if spec.key.lower() not in keys))

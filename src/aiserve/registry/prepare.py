@@ -69,6 +69,8 @@ def prepare(models_dir: Path, spec: ModelSpec, progress: Progress | None = None,
     folder = model_dir(models_dir, spec)
     if not force and is_prepared(models_dir, spec):
         return folder
+    if not spec.files and not spec.builder:  # made here (trained, quantised): nothing to make it again from
+        raise PrepareError(f"The model folder '{folder}' is missing files or was changed; train or export it again.")
     sources = {name: locate(source) for name, source in spec.files.items()}
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -76,7 +78,7 @@ def prepare(models_dir: Path, spec: ModelSpec, progress: Progress | None = None,
     files = {name: _copy(src, staging / name, progress) for name, src in sources.items()}
     if spec.builder:
         _build(spec, staging, progress)
-        files.update({name: _describe(staging / name) for name in spec.outputs})
+        files.update({name: {**describe(staging / name), "source": "built"} for name in spec.outputs})
     manifest = {"id": spec.id, "recipe": spec.recipe(), "files": files}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
@@ -103,12 +105,13 @@ def _build(spec: ModelSpec, folder: Path, progress: Progress | None) -> None:
         progress("export", 1, 1)
 
 
-def _describe(path: Path) -> dict[str, object]:
+def describe(path: Path) -> dict[str, object]:
+    """A file's size and SHA-256 digest, as manifests list them."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest(), "source": "built"}
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def _copy(src: Path, dst: Path, progress: Progress | None) -> dict[str, object]:

@@ -24,11 +24,16 @@ class Transform:
         left, top = (width - side) / 2, (height - side) / 2
         return (left, top, left + side, top + side)
 
-    def __call__(self, image: Image.Image) -> NDArray[np.float32]:
+    def __call__(
+        self, image: Image.Image, box: tuple[float, float, float, float] | None = None, *, flip: bool = False
+    ) -> NDArray[np.float32]:
         """A 3×size×size float32 array. The crop box is resampled directly, so a 10000×10 strip never becomes
-        a 256000×256 intermediate."""
-        box = self.crop_box(*image.size)
+        a 256000×256 intermediate. Training passes its own `box` and `flip` (see `vision.augment`); serving never
+        does, so both see the same resampling and normalisation."""
+        box = box or self.crop_box(*image.size)
         square = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
+        if flip:
+            square = square.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = np.asarray(square, dtype=np.float32) / 255.0
         pixels = (pixels - _MEAN) / _STD if self.normalize == "imagenet" else pixels * 2.0 - 1.0
         out: NDArray[np.float32] = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
