@@ -29,6 +29,35 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+async def check_an_alias_moves(client: httpx.AsyncClient, url: str) -> None:
+    """`aiserve models alias|aliases|unalias`: a name clients keep, moved from version 1 to version 2."""
+
+    async def answered_by(model: str) -> str:
+        response = await client.post("/v1/embeddings", json={"model": model, "input": "hi"})
+        assert response.status_code == 200, response.text
+        answered: str = response.json()["model"]
+        return answered
+
+    alias = "minilm-live"
+    try:
+        for version in ("1", "2"):
+            moved = await asyncio.to_thread(cli, "alias", alias, f"all-minilm-l6-v2@{version}", "--url", url)
+            assert moved.returncode == 0, moved.stderr
+            assert f"aliased: {alias} -> all-minilm-l6-v2@{version} (ready)" in moved.stdout
+        assert await answered_by(alias) == "all-minilm-l6-v2@2"
+        listed = await asyncio.to_thread(cli, "aliases", "--url", url)
+        assert listed.returncode == 0, listed.stderr
+        assert alias in listed.stdout
+        assert "all-minilm-l6-v2@2" in listed.stdout
+    finally:  # the alias book lives in the session's models folder
+        dropped = await asyncio.to_thread(cli, "unalias", alias, "--url", url)
+    assert dropped.returncode == 0, dropped.stderr
+    assert f"unaliased: {alias} (pointed at all-minilm-l6-v2@2)" in dropped.stdout
+    again = await asyncio.to_thread(cli, "unalias", alias, "--url", url)
+    assert again.returncode == 1
+    assert f"There is no alias '{alias}'" in again.stderr
+
+
 def test_load_and_unload_a_version_under_traffic(data_dir: Path, tmp_path: Path) -> None:
     prepared = model_dir(data_dir / "models", MINILM)
     for name in ("model.onnx", "tokenizer.json"):
@@ -60,6 +89,7 @@ def test_load_and_unload_a_version_under_traffic(data_dir: Path, tmp_path: Path)
                 loaded = await asyncio.to_thread(cli, "load", "all-minilm-l6-v2@2", "--url", server.url)
                 assert loaded.returncode == 0, loaded.stderr
                 assert "loaded: all-minilm-l6-v2@2" in loaded.stdout
+                await check_an_alias_moves(client, server.url)
                 # work queued on version 2 when it is unloaded still finishes
                 big = {"model": "all-minilm-l6-v2@2", "input": [f"drain {i}" for i in range(256)]}
                 queued = [asyncio.ensure_future(client.post("/v1/embeddings", json=big)) for _ in range(4)]

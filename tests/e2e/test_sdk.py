@@ -265,6 +265,23 @@ def test_a_server_killed_mid_stream_raises_instead_of_hanging(data_dir: Path, ki
         asyncio.run(asyncio.wait_for(main(), 60))
 
 
+def test_an_admin_points_an_alias_and_drops_it(sdk: Sdk) -> None:
+    alias = f"sdk-{sdk.kind}-embedder"
+    try:
+        moved = sdk(lambda c: c.models.alias(alias, EMBED))
+        assert (moved.alias, moved.model) == (alias, f"{EMBED}@1")
+        assert moved.card is not None
+        assert alias in moved.card.aliases
+        assert sdk(lambda c: c.embeddings.create("hi", model=alias)).model == EMBED
+        assert (alias, f"{EMBED}@1") in [(a.alias, a.model) for a in sdk(lambda c: c.models.aliases()).data]
+    finally:  # the models folder (and so the alias book) is the session's
+        assert sdk(lambda c: c.models.unalias(alias)).model == f"{EMBED}@1"
+    with pytest.raises(NotFoundError):
+        sdk(lambda c: c.models.unalias(alias))
+    with pytest.raises(BadRequestError):
+        sdk(lambda c: c.models.alias("a@b", EMBED))
+
+
 def test_an_admin_unloads_and_loads_a_model(sdk: Sdk) -> None:
     # last in this module: the classifier is away for a moment
     unloaded = sdk(lambda c: c.models.unload("efficientnet-lite0"))

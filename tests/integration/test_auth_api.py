@@ -97,6 +97,10 @@ def test_a_valid_key_is_served_and_the_scope_is_checked(
     admin_only = client.post("/v1/admin/models/unload", json={"model": "nothing"}, headers=bearer(user))
     assert admin_only.status_code == 403
     assert "'admin' scope" in admin_only.json()["error"]["message"]
+    for method in ("GET", "PUT", "DELETE"):
+        path = "/v1/admin/aliases" + ("" if method == "GET" else "/next")
+        aliases = client.request(method, path, json={"model": "all-minilm-l6-v2"}, headers=bearer(user))
+        assert aliases.status_code == 403, (method, aliases.text)
 
 
 def test_revocation_takes_effect_within_the_cache_window(

@@ -1,4 +1,5 @@
-"""`aiserve models list|prepare`: the built-in models and their local artefacts."""
+"""`aiserve models list|prepare`: the built-in models and their local artefacts; `load|unload` and
+`alias|unalias|aliases` on a running server, through the SDK."""
 
 from __future__ import annotations
 
@@ -86,3 +87,56 @@ def unload(
 ) -> None:
     """Unload a model from a running server; requests already queued on it finish first. Needs an admin key."""
     _admin("unload", name, url, api_key, config)
+
+
+@app.command("alias")
+def set_alias(
+    alias: Annotated[str, typer.Argument(help="The alias clients pass as `model`.")],
+    model: Annotated[str, typer.Argument(help="Model it points at: id@version, alias or id.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Point a movable alias at a model on a running server (loaded first if needed). Needs an admin key.
+
+    Clients naming the alias get that model from now on, and after a restart.
+    """
+    from aiserve.cli.remote import client_for
+
+    with client_for(url, api_key, config, timeout=600) as client:
+        moved = client.models.alias(alias, model)
+    status = moved.card.status if moved.card else "not loaded"
+    print(f"aliased: {moved.alias} -> {moved.model} ({status})")
+
+
+@app.command("unalias")
+def unalias(
+    alias: Annotated[str, typer.Argument(help="The alias to drop.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Drop a movable alias on a running server; the model keeps its own names. Needs an admin key."""
+    from aiserve.cli.remote import client_for
+
+    with client_for(url, api_key, config) as client:
+        dropped = client.models.unalias(alias)
+    print(f"unaliased: {dropped.alias} (pointed at {dropped.model})")
+
+
+@app.command("aliases")
+def list_aliases(url: UrlOpt = None, api_key: ApiKeyOpt = None, config: ConfigOpt = None) -> None:
+    """The movable aliases of a running server and the models they point at. Needs an admin key."""
+    from aiserve.cli.remote import client_for
+
+    with client_for(url, api_key, config) as client:
+        found = client.models.aliases().data
+    if not found:
+        print("no aliases: add one with `aiserve models alias ALIAS MODEL`")
+        return
+    table = Table()
+    for column in ("alias", "model", "status"):
+        table.add_column(column, no_wrap=True)
+    for entry in found:
+        table.add_row(entry.alias, entry.model, entry.card.status if entry.card else "not loaded")
+    Console().print(table)

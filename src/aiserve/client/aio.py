@@ -184,12 +184,16 @@ class AsyncImages(AsyncResource):
 
 
 class AsyncModels(AsyncResource):
-    """`await client.models.list()`, `.retrieve(id)`; with an admin key `.load(id)`, `.unload(id)`."""
+    """`await client.models.list()`, `.retrieve(id)`; with an admin key `.load(id)`, `.unload(id)`, and movable
+    aliases: `.alias(alias, model)`, `.aliases()`, `.unalias(alias)`."""
 
     list = method(calls.list_models)
     retrieve = method(calls.retrieve_model)
     load = method(calls.load_model)
     unload = method(calls.unload_model)
+    alias = method(calls.set_alias)
+    aliases = method(calls.list_aliases)
+    unalias = method(calls.remove_alias)
 
 
 class AsyncUsage(AsyncResource):

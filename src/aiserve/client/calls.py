@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -17,7 +18,7 @@ from aiserve.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatMessa
 from aiserve.protocol.classify import ClassifyResponse
 from aiserve.protocol.embeddings import EmbeddingResponse
 from aiserve.protocol.keys import KeyCreated, KeyList, KeyOut, Limits, UserList, UserOut
-from aiserve.protocol.models import ModelCard, ModelList
+from aiserve.protocol.models import ModelAlias, ModelAliasList, ModelCard, ModelList
 from aiserve.protocol.usage import UsageReport
 
 T = TypeVar("T", bound=BaseModel)
@@ -119,6 +120,21 @@ def load_model(model: str) -> Call[ModelCard]:
 def unload_model(model: str) -> Call[ModelCard]:
     """Stop serving a model (admin)."""
     return Call("POST", "/v1/admin/models/unload", ModelCard, {"model": model})
+
+
+def set_alias(alias: str, model: str) -> Call[ModelAlias]:
+    """Point a movable alias at a model, loading it first if needed (admin); kept across restarts."""
+    return Call("PUT", f"/v1/admin/aliases/{quote(alias, safe='')}", ModelAlias, {"model": model})
+
+
+def list_aliases() -> Call[ModelAliasList]:
+    """Every movable alias and the model it points at (admin)."""
+    return Call("GET", "/v1/admin/aliases", ModelAliasList)
+
+
+def remove_alias(alias: str) -> Call[ModelAlias]:
+    """Drop a movable alias (admin)."""
+    return Call("DELETE", f"/v1/admin/aliases/{quote(alias, safe='')}", ModelAlias)
 
 
 def usage(*, start: datetime | None = None, end: datetime | None = None, user: str | None = None,

@@ -54,3 +54,23 @@ class ModelRef(BaseModel):
 
     model: str = Field(min_length=1, max_length=256)
     """`id@version`, an alias, or a bare id."""
+
+
+class ModelAlias(BaseModel):
+    """A movable alias: a name that selects one model version until an admin points it at another."""
+
+    alias: str
+    """The name clients pass as `model`."""
+    model: str
+    """The `id@version` it points at."""
+    card: ModelCard | None = None
+    """That model's card; null while it is not loaded (requests naming the alias then answer 404)."""
+
+
+class ModelAliasList(BaseModel):
+    """The list body of `/v1/admin/aliases`."""
+
+    object: Literal["list"] = "list"
+    """Always `list`."""
+    data: list[ModelAlias]
+    """The aliases, by name."""

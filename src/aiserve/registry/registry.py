@@ -13,8 +13,9 @@ from aiserve.engine.backends import AnyBackend, resolve_backend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
 from aiserve.engine.generation import GenerationBackend
-from aiserve.errors import ModelNotFound
+from aiserve.errors import ModelLoadFailed, ModelNotFound
 from aiserve.hardware import resolve_device
+from aiserve.registry.aliases import AliasBook, check_alias
 from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
 from aiserve.registry.prepare import model_dir, prepare
 from aiserve.registry.spec import ModelSpec
@@ -44,7 +45,8 @@ class ModelEntry:
     startup: bool = True
     """Loaded at start (readiness waits for it), rather than later through the admin API."""
     name: str = ""
-    """What clients call it: the bare id for the default version of an id, else `id@version`."""
+    """What clients call it: the bare id for the default version of an id (unless a movable alias of that name points
+    elsewhere), else `id@version`."""
 
 
 def find_spec(name: str, catalog: tuple[ModelSpec, ...] = BUILTIN) -> ModelSpec:
@@ -94,8 +96,10 @@ class ModelRegistry:
         self._entries: dict[str, ModelEntry] = {}
         self._backends: dict[str, AnyBackend] = {}
         self._lock = asyncio.Lock()
+        self.alias_book = AliasBook(settings.models_dir / "aliases.json")
+        self._names: dict[str, str] = {}
         for name in settings.models.enabled:
-            self._register(find_spec(name, self.catalog), startup=True)
+            self._register(find_spec(self.alias_book.get(name) or name, self.catalog), startup=True)
         self.policy = BatchPolicy(
             max_batch_size=settings.engine.max_batch_size,
             max_wait_s=settings.engine.max_wait_ms / 1000,
@@ -113,13 +117,15 @@ class ModelRegistry:
         for key, entry in self._entries.items():
             defaults.setdefault(entry.spec.id.lower(), key)
         for key, entry in self._entries.items():
-            entry.name = entry.spec.id if defaults[entry.spec.id.lower()] == key else key
+            taken = (self.alias_book.get(entry.spec.id) or key).lower() != key.lower()  # a movable alias took the id
+            entry.name = entry.spec.id if defaults[entry.spec.id.lower()] == key and not taken else key
         self._names = {n.lower(): key for key, e in self._entries.items() for n in e.spec.names()}
         self._names.update(defaults)
 
     def resolve(self, name: str) -> ModelEntry:
-        """The entry for `id@version`, an alias or a bare id; `ModelNotFound` if none is registered."""
-        key = self._names.get(name.lower())
+        """The entry for a movable alias, `id@version`, a static alias or a bare id (movable aliases first, so one
+        named like an id overrides its default version); `ModelNotFound` if none is registered."""
+        key = self._names.get((self.alias_book.get(name) or name).lower())
         if key is None:
             raise ModelNotFound(name)
         return self._entries[key]
@@ -134,6 +140,42 @@ class ModelRegistry:
     def entries(self) -> list[ModelEntry]:
         """Every registered model."""
         return list(self._entries.values())
+
+    def aliases(self) -> list[tuple[str, str]]:
+        """Every movable alias and the `id@version` it points at, by alias."""
+        return self.alias_book.items()
+
+    def aliases_of(self, entry: ModelEntry) -> list[str]:
+        """The movable aliases that point at `entry`."""
+        return self.alias_book.aliases_of(entry.spec.key)
+
+    async def set_alias(self, alias: str, target: str) -> ModelEntry:
+        """Point the movable alias `alias` at the catalogue model `target` (`id@version`, an alias or an id),
+        loading it first when it is not loaded, and keep it in the alias book. A failed load raises
+        `ModelLoadFailed` and leaves the alias where it was; a name that cannot be an alias, `InvalidInput`."""
+        check_alias(alias)
+        entry = await self.load(self.alias_book.get(target) or target)
+        if entry.state is not ModelState.READY:
+            raise ModelLoadFailed(
+                f"The model '{entry.spec.key}' failed to load, so '{alias}' was not moved: {entry.error}"
+            )
+        if self.alias_book.get(alias) != entry.spec.key:
+            self.alias_book.set(alias, entry.spec.key)
+            self._rename()
+            log.info("alias %s now points at %s", alias, entry.spec.key, extra={"model": entry.spec.key})
+        return entry
+
+    async def remove_alias(self, alias: str) -> str:
+        """Drop a movable alias; answers the `id@version` it pointed at, `NotFound` if there is no such alias."""
+        target = self.alias_book.remove(alias)
+        self._rename()
+        log.info("alias %s removed (it pointed at %s)", alias, target, extra={"model": target})
+        return target
+
+    def registered(self, key: str) -> ModelEntry | None:
+        """The entry for `id@version` if that model is registered (no aliases looked at), else `None`."""
+        found = self._names.get(key.lower())
+        return None if found is None else self._entries[found]
 
     @property
     def ready(self) -> bool:

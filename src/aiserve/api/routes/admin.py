@@ -1,4 +1,5 @@
-"""`/v1/admin`: load and unload models on a running server; users and API keys. Every route needs `admin`."""
+"""`/v1/admin`: load and unload models on a running server, movable aliases; users and API keys. Every route
+needs `admin`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from aiserve.api.deps import ServicesDep
 from aiserve.api.routes.models import card
 from aiserve.errors import ModelLoadFailed
 from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyList, KeyOut, Limits, UserCreate, UserList, UserOut
-from aiserve.protocol.models import ModelCard, ModelRef
-from aiserve.registry.registry import ModelState
+from aiserve.protocol.models import ModelAlias, ModelAliasList, ModelCard, ModelRef
+from aiserve.registry.registry import ModelRegistry, ModelState
 from aiserve.usage import admin
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -22,16 +23,44 @@ async def load_model(body: ModelRef, services: ServicesDep) -> ModelCard:
     entry = await services.registry.load(body.model)
     if entry.state is ModelState.FAILED:
         raise ModelLoadFailed(f"The model '{entry.spec.key}' failed to load: {entry.error}")
-    return card(entry)
+    return card(entry, services.registry)
 
 
 @router.post("/models/unload", operation_id="admin-unload-model")
 async def unload_model(body: ModelRef, services: ServicesDep) -> ModelCard:
     """Stop serving a model. Requests already queued on it finish first; new ones no longer find it."""
     entry = await services.registry.unload(body.model)
-    result = card(entry)
+    result = card(entry, services.registry)
     result.status = "unloaded"
     return result
+
+
+@router.get("/aliases", operation_id="admin-list-aliases")
+async def list_aliases(services: ServicesDep) -> ModelAliasList:
+    """Every movable alias and the model it points at (with its card while that model is loaded)."""
+    registry = services.registry
+    return ModelAliasList(data=[_alias(registry, alias, target) for alias, target in registry.aliases()])
+
+
+@router.put("/aliases/{alias:path}", operation_id="admin-set-alias")
+async def set_alias(alias: str, body: ModelRef, services: ServicesDep) -> ModelAlias:
+    """Point a movable alias at a catalogue model, loading the model first if needed: requests naming the alias
+    go to it from now on, and after a restart. 400 for a name that cannot be an alias (empty, with `@` or `/`);
+    a failed load answers 500 and leaves the alias where it was."""
+    entry = await services.registry.set_alias(alias, body.model)
+    return ModelAlias(alias=alias, model=entry.spec.key, card=card(entry, services.registry))
+
+
+@router.delete("/aliases/{alias:path}", operation_id="admin-remove-alias")
+async def remove_alias(alias: str, services: ServicesDep) -> ModelAlias:
+    """Drop a movable alias (404 if there is none); the model it pointed at keeps serving under its own names."""
+    target = await services.registry.remove_alias(alias)
+    return _alias(services.registry, alias, target)
+
+
+def _alias(registry: ModelRegistry, alias: str, target: str) -> ModelAlias:
+    entry = registry.registered(target)
+    return ModelAlias(alias=alias, model=target, card=None if entry is None else card(entry, registry))
 
 
 @router.get("/users", operation_id="admin-list-users")

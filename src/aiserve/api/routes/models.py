@@ -6,20 +6,20 @@ from fastapi import APIRouter
 
 from aiserve.api.deps import ServicesDep
 from aiserve.protocol.models import ModelCard, ModelList
-from aiserve.registry.registry import ModelEntry
+from aiserve.registry.registry import ModelEntry, ModelRegistry
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-def card(entry: ModelEntry) -> ModelCard:
-    """A registry entry as the API shows it."""
+def card(entry: ModelEntry, registry: ModelRegistry) -> ModelCard:
+    """A registry entry as the API shows it, with its static aliases and the movable ones pointing at it."""
     return ModelCard(
         id=entry.name,
         version=entry.spec.version,
         created=entry.created,
         task=entry.spec.task,
         status=entry.state.value,
-        aliases=list(entry.spec.aliases),
+        aliases=[*entry.spec.aliases, *registry.aliases_of(entry)],
         runtime=entry.runtime or entry.spec.backend,
         dimensions=entry.info.get("dimensions"),
         max_input_tokens=entry.info.get("max_input_tokens"),
@@ -32,10 +32,10 @@ def card(entry: ModelEntry) -> ModelCard:
 @router.get("/models", operation_id="models-list")
 async def list_models(services: ServicesDep) -> ModelList:
     """Every model, whatever its state."""
-    return ModelList(data=[card(e) for e in services.registry.entries()])
+    return ModelList(data=[card(e, services.registry) for e in services.registry.entries()])
 
 
 @router.get("/models/{model:path}", operation_id="models-retrieve")
 async def retrieve_model(model: str, services: ServicesDep) -> ModelCard:
     """One model by id or alias; 404 if unknown."""
-    return card(services.registry.resolve(model))
+    return card(services.registry.resolve(model), services.registry)
