@@ -112,7 +112,7 @@ def test_an_alias_moves_to_version_2_and_survives_a_restart(
         assert "'digits' was not moved" in failed.json()["error"]["message"]
         assert classified_by(app, "digits") == "efficientnet-lite0@2"
 
-    assert json.loads((root / "models" / "aliases.json").read_text()) == {"digits": "efficientnet-lite0@2"}
+    assert json.loads((root / "aliases.json").read_text()) == {"digits": "efficientnet-lite0@2"}
     with running_app(settings_for(make_settings, root, "digits")) as again:  # enabled by its alias
         assert classified_by(again, "digits") == "efficientnet-lite0@2"
         assert again.get("/ready").json()["models"] == {"efficientnet-lite0": "ready", "efficientnet-lite0@2": "ready"}

@@ -1,5 +1,5 @@
 """Movable aliases: names an admin points at one model version and moves later, so clients keep their `model`
-name while the version behind it changes. Kept in `aliases.json` as `{"alias": "id@version"}`."""
+name while the version behind it changes. Kept in the data directory's `aliases.json` as `{"alias": "id@version"}`."""
 
 from __future__ import annotations
 

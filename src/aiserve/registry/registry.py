@@ -96,7 +96,7 @@ class ModelRegistry:
         self._entries: dict[str, ModelEntry] = {}
         self._backends: dict[str, AnyBackend] = {}
         self._lock = asyncio.Lock()
-        self.alias_book = AliasBook(settings.models_dir / "aliases.json")
+        self.alias_book = AliasBook(settings.data_dir / "aliases.json")  # the data volume, writable in a container
         self._names: dict[str, str] = {}
         for name in settings.models.enabled:
             self._register(find_spec(self.alias_book.get(name) or name, self.catalog), startup=True)
@@ -191,7 +191,11 @@ class ModelRegistry:
     async def load(self, name: str) -> ModelEntry:
         """Load a catalogue model while serving (`id@version`, alias or id). Loading one already loaded is a
         no-op; a failed load leaves the entry `failed` with the reason and the other models serving."""
-        spec = find_spec(name, self.catalog)
+        try:
+            spec = find_spec(name, self.catalog)
+        except ModelNotFound:  # trained or quantised after the server started: look in the models folder again
+            self.catalog = full_catalog(self._settings)
+            spec = find_spec(name, self.catalog)
         async with self._lock:
             entry = self._entries.get(spec.key)
             if entry is not None and entry.state is ModelState.READY:

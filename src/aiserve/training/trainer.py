@@ -120,6 +120,31 @@ class ImageSamples(TorchDataset[tuple[torch.Tensor, int]]):
         return torch.from_numpy(pixels), self.index[sample.label]
 
 
+class EarlyStopping:
+    """Better means a higher accuracy, or the same accuracy with a loss lower by more than `min_delta`; after
+    `patience` epochs without a better one, stop (a patience of 0 never stops)."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-4) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best: tuple[float, float] = (-math.inf, math.inf)
+        self.since_best = 0
+
+    def update(self, accuracy: float, loss: float) -> bool:
+        """Record an epoch; whether it is the best so far."""
+        best_accuracy, best_loss = self.best
+        better = accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss - self.min_delta)
+        if better:
+            self.best, self.since_best = (accuracy, loss), 0
+        else:
+            self.since_best += 1
+        return better
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether patience has run out."""
+        return bool(self.patience) and self.since_best >= self.patience
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto`: CUDA when present, else the CPU."""
     if name == "auto":
@@ -165,9 +190,8 @@ def train(
     loss_fn = nn.CrossEntropyLoss()
     result = TrainResult(model=model, transform=transform, device=str(device))
     checkpoints.mkdir(parents=True, exist_ok=True)
-    best_key: tuple[float, float] = (-1.0, -math.inf)
+    stopper = EarlyStopping(config.patience)
     best_state: dict[str, torch.Tensor] = {}
-    since_best = 0
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         train_set.epoch = epoch
@@ -188,13 +212,13 @@ def train(
         lr = float(schedule.get_last_lr()[0])
         schedule.step()
         val_loss, val_acc = _validate(model, val_set, loss_fn, device, config.batch_size)
-        key = (val_acc, -val_loss) if len(val_set) else (correct / max(seen, 1), -total_loss)
-        improved = key > best_key
+        if len(val_set):
+            improved = stopper.update(val_acc, val_loss)
+        else:  # nothing held out: the training figures are all there is
+            improved = stopper.update(correct / max(seen, 1), total_loss / max(seen, 1))
         if improved:
-            best_key, since_best, result.best_epoch = key, 0, epoch
+            result.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
         record = EpochRecord(
             epoch=epoch,
             train_loss=total_loss / max(seen, 1),
@@ -209,7 +233,7 @@ def train(
         _checkpoint(checkpoints, model, optimizer, config, dataset.classes, record, best=improved)
         if on_epoch is not None:
             on_epoch(record)
-        if config.patience and since_best >= config.patience and epoch < config.epochs:
+        if stopper.should_stop and epoch < config.epochs:
             result.stopped_early = True
             break
     if best_state:

@@ -1,0 +1,110 @@
+"""Training for real on packaged data: repeatable by seed, EfficientNet-Lite0's head on the faces set, and the
+int8 gate that keeps a quantised model with too large an accuracy drop out of the catalogue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from aiserve.registry.catalog import catalog
+from aiserve.registry.registry import find_spec
+from aiserve.settings import Settings
+from aiserve.training.dataset import load_dataset
+from aiserve.training.trainer import EarlyStopping, TrainConfig, train
+from aiserve.training.workflow import Trained, quantize_model, train_model
+from tests.conftest import MakeSettings
+from tests.datasets import write_digits, write_faces
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_digits(tmp_path_factory.mktemp("digits"), per_class=40)
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings, tmp_path: Path) -> Settings:
+    return make_settings(models={"dir": tmp_path / "models"})
+
+
+def test_the_same_seed_trains_the_same_model(digits: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(digits, seed=3)
+    config = TrainConfig(arch="small-cnn", epochs=2, seed=3)
+    first = train(dataset, config, tmp_path / "a")
+    second = train(dataset, config, tmp_path / "b")
+    third = train(dataset, TrainConfig(arch="small-cnn", epochs=2, seed=4), tmp_path / "c")
+
+    assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
+    weights = [m.state_dict()["head.1.weight"] for m in (first.model, second.model, third.model)]
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.equal(weights[0], weights[2])
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"last.pt", "best.pt"}
+    saved = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert saved["epoch"]["epoch"] == 2
+    assert saved["classes"] == dataset.classes
+
+
+def test_early_stopping_waits_patience_epochs_for_a_better_one() -> None:
+    stopper = EarlyStopping(patience=2)
+    assert stopper.update(0.5, 1.0)
+    assert stopper.update(0.6, 1.2)  # higher accuracy wins whatever the loss
+    assert not stopper.update(0.6, 1.19995)  # the same accuracy needs a clearly lower loss
+    assert not stopper.should_stop
+    assert not stopper.update(0.55, 0.1)
+    assert stopper.should_stop
+    assert stopper.update(0.6, 1.0)
+    assert not stopper.should_stop
+    never = EarlyStopping(patience=0)
+    for _ in range(10):
+        never.update(0.1, 9.0)
+    assert not never.should_stop
+
+
+def test_fine_tuning_efficientnet_on_faces_beats_chance(
+    settings: Settings, tmp_path: Path, report: Callable[[str], None]
+) -> None:
+    faces = load_dataset(write_faces(tmp_path / "faces"), seed=0)
+    trained = train_model(settings, faces, "faces", TrainConfig(epochs=4, batch_size=32, seed=0))
+
+    assert trained.test is not None
+    accuracy = trained.test.metrics.accuracy
+    seconds = sum(r.seconds for r in trained.result.history)
+    report(
+        f"faces vs non-faces, EfficientNet-Lite0 head, 4 epochs: test accuracy {accuracy:.1%} "
+        f"on {trained.test.metrics.total} images (chance 50 %), {seconds:.0f} s of training"
+    )
+    assert accuracy >= 0.8
+    assert trained.spec.key == "faces@1"
+    manifest = json.loads((trained.folder / "manifest.json").read_text())
+    assert manifest["spec"]["options"]["image_size"] == 224
+    assert find_spec("faces@1", catalog(settings)).backend == "onnx-classifier"
+
+
+@pytest.fixture
+def small_digits_model(settings: Settings, digits: Path) -> Trained:
+    return train_model(settings, load_dataset(digits, seed=0), "digits", TrainConfig(arch="small-cnn", epochs=3))
+
+
+def test_a_quantised_model_over_the_allowed_drop_is_not_registered_unless_forced(
+    settings: Settings, small_digits_model: Trained
+) -> None:
+    refused = quantize_model(settings, "digits@1", max_drop=-100.0)  # demands a 100-point gain: never met
+    assert refused.spec is None
+    assert not (settings.models_dir / "digits@1-int8").exists()
+    assert refused.report == small_digits_model.folder / "compression-1-int8" / "compression.md"
+    assert "NOT registered" in refused.report.read_text()
+    with pytest.raises(Exception, match="digits@1-int8"):
+        find_spec("digits@1-int8", catalog(settings))
+
+    forced = quantize_model(settings, "digits@1", max_drop=-100.0, force=True)
+    assert forced.spec is not None
+    assert forced.spec.key == "digits@1-int8"
+    assert find_spec("digits@1-int8", catalog(settings)).options == small_digits_model.spec.options
+    numbers = json.loads((settings.models_dir / "digits@1-int8" / "compression.json").read_text())
+    assert numbers["int8"]["size_bytes"] < numbers["fp32"]["size_bytes"]
+    assert numbers["acceptable"] is False
