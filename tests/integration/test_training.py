@@ -14,8 +14,9 @@ from aiserve.registry.catalog import catalog
 from aiserve.registry.registry import find_spec
 from aiserve.settings import Settings
 from aiserve.training.dataset import load_dataset
+from aiserve.training.quantize import quantize_model
 from aiserve.training.trainer import EarlyStopping, TrainConfig, train
-from aiserve.training.workflow import Trained, quantize_model, train_model
+from aiserve.training.workflow import Trained, train_model
 from tests.conftest import MakeSettings
 from tests.datasets import write_digits, write_faces
 
@@ -108,3 +109,24 @@ def test_a_quantised_model_over_the_allowed_drop_is_not_registered_unless_forced
     numbers = json.loads((settings.models_dir / "digits@1-int8" / "compression.json").read_text())
     assert numbers["int8"]["size_bytes"] < numbers["fp32"]["size_bytes"]
     assert numbers["acceptable"] is False
+
+
+def test_the_embedding_model_gets_dynamic_per_channel_int8(settings: Settings, report: Callable[[str], None]) -> None:
+    done = quantize_model(settings, "all-minilm-l6-v2@fp32")
+
+    numbers = done.comparison
+    report(
+        f"all-MiniLM-L6-v2 fp32 → dynamic int8: {numbers.fp32.size_bytes / 1e6:.1f} → "
+        f"{numbers.int8.size_bytes / 1e6:.1f} MB, "
+        f"cosine {numbers.cosine:.4f}, retrieval {numbers.fp32.accuracy:.1%} → {numbers.int8.accuracy:.1%}, "
+        f"top-1 agreement {numbers.agreement:.1%}"
+    )
+    assert done.spec is not None
+    assert done.spec.key == "all-minilm-l6-v2@fp32-int8"
+    assert numbers.int8.size_bytes < numbers.fp32.size_bytes / 3
+    assert numbers.cosine is not None
+    assert numbers.cosine > 0.98
+    assert numbers.int8.accuracy is not None
+    assert numbers.int8.accuracy >= 0.9
+    assert {p.name for p in (settings.models_dir / done.spec.key).iterdir()} >= {"model.onnx", "tokenizer.json"}
+    assert find_spec(done.spec.key, catalog(settings)).task == "embeddings"

@@ -51,7 +51,7 @@ def export(
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from aiserve.training.workflow import quantize_model
+    from aiserve.training.quantize import quantize_model
 
     console = Console()
     with console.status(f"quantising {model} and measuring fp32 against int8…"):

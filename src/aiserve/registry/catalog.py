@@ -21,6 +21,19 @@ MINILM = ModelSpec(
     description="all-MiniLM-L6-v2 sentence embeddings (384-d), int8 weights on ONNX Runtime.",
 )
 
+MINILM_FP32 = ModelSpec(
+    id="all-minilm-l6-v2",
+    version="fp32",
+    task="embeddings",
+    backend="onnx-embedding",
+    aliases=("all-minilm-l6-v2-fp32",),
+    files={"tokenizer.json": MINILM.files["tokenizer.json"]},
+    builder="aiserve.registry.builders.minilm:build",
+    outputs=("model.onnx",),
+    options=MINILM.options,
+    description="all-MiniLM-L6-v2 in fp32, exported from the packaged weights: the source for a per-channel int8.",
+)
+
 EFFICIENTNET_LITE0 = ModelSpec(
     id="efficientnet-lite0",
     task="classification",
@@ -68,7 +81,7 @@ SMOLLM2_HF = ModelSpec(
     description="SmolLM2-135M-Instruct on transformers + torch (fp32 from the GGUF, int8 on the CPU, CUDA on a GPU).",
 )
 
-BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2, SMOLLM2_HF)
+BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2, SMOLLM2_HF, MINILM_FP32)
 
 
 def from_config(model: CatalogModel) -> ModelSpec:

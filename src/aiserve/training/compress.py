@@ -92,33 +92,39 @@ class Variant:
     accuracy: float | None
 
 
-def latency_ms(model: Path, inputs: FloatArray, *, threads: int, repeats: int = 20) -> float:
-    """Median wall time of one `session.run` on `inputs`, in process, after warming up."""
+Feeds = dict[str, NDArray[Any]]
+
+
+def latency_ms(model: Path, feeds: Feeds, *, threads: int, repeats: int = 20) -> float:
+    """Median wall time of one `session.run` on `feeds`, in process, after warming up."""
     session = open_session(model, threads=threads, device="cpu")
-    name = session.get_inputs()[0].name
+    wanted = {i.name for i in session.get_inputs()}
+    feeds = {name: value for name, value in feeds.items() if name in wanted}
     for _ in range(3):
-        session.run(None, {name: inputs})
+        session.run(None, feeds)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        session.run(None, {name: inputs})
+        session.run(None, feeds)
         times.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(times), 3)
 
 
-def batch_of(pixels: FloatArray, n: int) -> FloatArray:
-    """`n` inputs taken from `pixels`, repeated when there are fewer."""
-    reps = -(-n // max(len(pixels), 1))
-    return np.ascontiguousarray(np.concatenate([pixels] * reps)[:n])
+def batch_of(array: NDArray[Any], n: int) -> NDArray[Any]:
+    """`n` rows taken from `array`, repeated when there are fewer."""
+    reps = -(-n // max(len(array), 1))
+    return np.ascontiguousarray(np.concatenate([array] * reps)[:n])
 
 
-def measure(model: Path, pixels: FloatArray, accuracy: float | None, *, threads: int) -> Variant:
-    """Size and latency at batch 1 and 16 of `model`."""
+def measure(model: Path, feeds: Feeds, accuracy: float | None, *, threads: int) -> Variant:
+    """Size, and latency at batch 1 and 16 on the first rows of `feeds`."""
     return Variant(
         file=model.name,
         size_bytes=model.stat().st_size,
-        latency_ms_batch1=latency_ms(model, batch_of(pixels, 1), threads=threads),
-        latency_ms_batch16=latency_ms(model, batch_of(pixels, 16), threads=threads, repeats=10),
+        latency_ms_batch1=latency_ms(model, {k: batch_of(v, 1) for k, v in feeds.items()}, threads=threads),
+        latency_ms_batch16=latency_ms(
+            model, {k: batch_of(v, 16) for k, v in feeds.items()}, threads=threads, repeats=10
+        ),
         accuracy=accuracy,
     )
 
@@ -133,11 +139,14 @@ class Comparison:
     fp32: Variant
     int8: Variant
     agreement: float
-    """Share of images whose top-1 class is the same."""
+    """Share of test items whose top-1 answer (class, or nearest passage) is the same."""
     images: int
+    """Test items: images, or texts for an embedding model."""
     max_drop: float
     """In accuracy points."""
     calibration_images: int
+    cosine: float | None = None
+    """Embedding models: mean cosine similarity of int8 to fp32 vectors."""
 
     @property
     def drop(self) -> float | None:
@@ -182,24 +191,32 @@ class Comparison:
                 f"{q.latency_ms_batch16:.2f} ms",
                 _ratio(f.latency_ms_batch16, q.latency_ms_batch16),
             ),
-            ("accuracy", pct(f.accuracy), pct(q.accuracy), "n/a" if self.drop is None else f"{-self.drop:+.2f} points"),
+            ("accuracy", pct(f.accuracy), pct(q.accuracy), _points(self.drop)),
         ]
+        calibrated = f"{self.calibration_images} calibration images; " if self.calibration_images else ""
+        close = "" if self.cosine is None else f" Mean cosine similarity to fp32: **{self.cosine:.4f}**."
         verdict = "registered" if self.acceptable else f"NOT registered: the drop is over {self.max_drop} points"
         lines = [
             f"# {self.target}: int8 from {self.source}",
             "",
-            f"{self.method}; {self.calibration_images} calibration images; {self.images} test images.",
+            f"{self.method}; {calibrated}{self.images} test items.",
             "",
             "| | fp32 | int8 | fp32 / int8 |",
             "|---|---:|---:|---:|",
             *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
             "",
-            f"Top-1 agreement: **{self.agreement * 100:.2f} %**. Allowed accuracy drop: {self.max_drop} points: "
+            f"Top-1 agreement: **{self.agreement * 100:.2f} %**.{close} Allowed accuracy drop: {self.max_drop} points: "
             f"**{verdict}**.",
             "",
             "Latency: the median of in-process ONNX Runtime runs on this machine, without decoding.",
         ]
         return "\n".join(lines) + "\n"
+
+
+def _points(drop: float | None) -> str:
+    if drop is None:
+        return "n/a"
+    return "±0.00 points" if abs(drop) < 0.005 else f"{-drop:+.2f} points"
 
 
 def _ratio(fp32: float, int8: float) -> str:

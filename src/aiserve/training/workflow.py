@@ -1,9 +1,8 @@
-"""The three commands' work, start to finish: train a new model version, evaluate a classifier, quantise one."""
+"""`aiserve train` and `aiserve eval`, start to finish: train a new model version, evaluate a classifier."""
 
 from __future__ import annotations
 
 import json
-import random
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,9 +15,8 @@ from aiserve.registry.registry import find_spec
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import nets, splits
-from aiserve.training.compress import Comparison, agreement, measure, quantize_static
 from aiserve.training.dataset import Dataset, Sample, load_dataset
-from aiserve.training.evaluate import Evaluation, Progress, evaluate, open_classifier, pixels
+from aiserve.training.evaluate import Evaluation, Progress, evaluate, open_classifier
 from aiserve.training.report import EvalFiles, plot_history, write_eval_report
 from aiserve.training.trainer import EpochHook, StepHook, TrainConfig, TrainResult, train
 
@@ -89,11 +87,14 @@ def train_model(
     return Trained(spec, folder, result, test)
 
 
-def classifier(settings: Settings, name: str) -> tuple[ModelSpec, Path]:
-    """A catalogue classifier and its prepared folder."""
+def find_model(
+    settings: Settings, name: str, backends: tuple[str, ...] = ("onnx-classifier",)
+) -> tuple[ModelSpec, Path]:
+    """A catalogue model on one of `backends`, and its prepared folder."""
     spec = find_spec(name, catalog(settings))
-    if spec.task != "classification" or spec.backend != "onnx-classifier":
-        raise InvalidInput(f"{spec.key} is a {spec.task} model on {spec.backend}; this needs an ONNX classifier.")
+    if spec.backend not in backends:
+        wanted = " or ".join(backends)
+        raise InvalidInput(f"{spec.key} is a {spec.task} model on {spec.backend}; this needs {wanted}.")
     return spec, prepare(settings.models_dir, spec)
 
 
@@ -116,7 +117,7 @@ def evaluate_model(
 ) -> tuple[ModelSpec, Evaluation, EvalFiles]:
     """Score a classifier on labelled images and write the report (JSON, Markdown, PNGs) to `out`
     (default: the model's `eval/` folder)."""
-    spec, folder = classifier(settings, name)
+    spec, folder = find_model(settings, name)
     classes, samples, described = labelled(folder, spec.key, data, "test")
     backend = open_classifier(folder, spec.options, threads=settings.cpu_threads())
     evaluation = evaluate(backend, classes, samples, progress=progress)
@@ -128,82 +129,3 @@ def evaluate_model(
         predictions=evaluation.predictions,
     )
     return spec, evaluation, files
-
-
-@dataclass(slots=True)
-class Quantized:
-    """The comparison, and where the int8 model went (None when it was refused)."""
-
-    comparison: Comparison
-    spec: ModelSpec | None
-    report: Path
-
-
-def quantize_model(
-    settings: Settings,
-    name: str,
-    *,
-    data: Path | None = None,
-    version: str | None = None,
-    max_drop: float = 1.0,
-    force: bool = False,
-    calibration: int = 256,
-    seed: int = 0,
-) -> Quantized:
-    """Static int8 of a classifier, calibrated on its training images (or `data`), compared with fp32 on its test
-    images; registered as `name@<version>-int8` when within `max_drop` accuracy points, or when forced."""
-    spec, folder = classifier(settings, name)
-    if data is not None:
-        dataset = load_dataset(data, seed=seed)
-        classes, train_samples, test_samples = dataset.classes, dataset.splits["train"], dataset.splits["test"]
-    else:
-        classes, saved = splits.load(folder, spec.key)
-        train_samples, test_samples = saved["train"], saved["test"]
-    target = version or f"{spec.version}-int8"
-    staging = staging_dir(settings.models_dir, spec.id, target)
-    try:
-        threads = settings.cpu_threads()
-        fp32 = open_classifier(folder, spec.options, threads=threads)
-        chosen = random.Random(seed).sample(train_samples, min(calibration, len(train_samples)))
-        quantize_static(folder / "model.onnx", staging / "model.onnx", pixels(fp32, chosen))
-        for extra in ("labels.json", splits.FILE):
-            if (folder / extra).is_file():
-                shutil.copy2(folder / extra, staging / extra)
-        int8 = open_classifier(staging, spec.options, threads=threads)
-        before, after = evaluate(fp32, classes, test_samples), evaluate(int8, classes, test_samples)
-        sample_pixels = pixels(fp32, test_samples[:16])
-        comparison = Comparison(
-            source=spec.key,
-            target=f"{spec.id}@{target}",
-            method="static int8 (QDQ, per-channel weights, min/max calibration)",
-            fp32=measure(folder / "model.onnx", sample_pixels, before.metrics.accuracy, threads=threads),
-            int8=measure(staging / "model.onnx", sample_pixels, after.metrics.accuracy, threads=threads),
-            agreement=agreement([p.predicted for p in before.predictions], [p.predicted for p in after.predictions]),
-            images=len(test_samples),
-            max_drop=max_drop,
-            calibration_images=len(chosen),
-        )
-        (staging / "compression.json").write_text(json.dumps(comparison.to_dict(), indent=2))
-        (staging / "compression.md").write_text(comparison.to_markdown())
-        if not (comparison.acceptable or force):
-            kept = folder / f"compression-{target}"
-            shutil.rmtree(kept, ignore_errors=True)
-            kept.mkdir()
-            for report in ("compression.json", "compression.md"):
-                shutil.copy2(staging / report, kept / report)
-            shutil.rmtree(staging)
-            return Quantized(comparison, None, kept / "compression.md")
-        int8_spec = local_spec(
-            spec.id,
-            target,
-            task=spec.task,
-            backend=spec.backend,
-            outputs=SERVED,
-            options=spec.options,
-            description=f"{spec.key} quantised to int8 (static, calibrated on {len(chosen)} images).",
-        )
-        published = publish(staging, int8_spec, extra={"made_by": "aiserve export --quantize", "source": spec.key})
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Quantized(comparison, int8_spec, published / "compression.md")
