@@ -33,3 +33,10 @@ def write_faces(root: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray((image * 255).astype(np.uint8), "L").save(folder / f"{i:03d}.png")
     return root
+
+
+if __name__ == "__main__":  # python -m tests.datasets digits|faces DIR
+    import sys
+
+    kind, where = sys.argv[1], Path(sys.argv[2])
+    {"digits": write_digits, "faces": write_faces}[kind](where)

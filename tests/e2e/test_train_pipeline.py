@@ -26,9 +26,7 @@ ADMIN_KEY = "sk-aiserve-train-pipeline-admin-0123456789"
 
 
 def aiserve(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "aiserve", *args], capture_output=True, text=True, timeout=600, env=None
-    )
+    done = subprocess.run([sys.executable, "-m", "aiserve", *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"aiserve {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -113,3 +111,31 @@ def test_digits_from_folder_to_api(tmp_path: Path, report: Callable[[str], None]
             assert classify("digits", sevens[0])[0] == "digits"  # the first version loaded
             aiserve("models", "alias", "digits", "digits@1-int8", *key)
             assert classify("digits", sevens[0]) == ("digits@1-int8", "7")
+
+
+@pytest.mark.parametrize(
+    ("layout", "message"),
+    [
+        ({}, "error: No images in"),
+        ({"cat": 3}, "has one class ('cat'); a classifier needs at least two"),
+        ({"cat": 3, "dog": 0}, "error: No readable images for class 'dog'"),
+    ],
+    ids=["empty-folder", "one-class", "empty-class"],
+)
+def test_a_bad_dataset_is_one_clear_line(tmp_path: Path, layout: dict[str, int], message: str) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    for label, n in layout.items():
+        (root / label).mkdir()
+        for i in range(n):
+            Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(root / label / f"{i}.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "aiserve", "train", str(root), "--name", "bad", "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data" / "models").exists() or not any((tmp_path / "data" / "models").iterdir())
