@@ -73,25 +73,26 @@ def test_digits_from_folder_to_api(tmp_path: Path, report: Callable[[str], None]
     assert drawn["labels"] == [str(d) for d in range(10)]
     assert "accuracy" in (folder / "report.md").read_text().lower()
 
-    quantized = aiserve("export", "digits@1", "--quantize", "--data-dir", str(data))
-    assert "saved digits@1-int8" in quantized.stdout
-    numbers = json.loads((models / "digits@1-int8" / "compression.json").read_text())
-    fp32, int8 = numbers["fp32"], numbers["int8"]
-    assert fp32["accuracy"] == pytest.approx(training["test_accuracy"])
-    assert fp32["accuracy"] - int8["accuracy"] <= 0.01
-    assert int8["size_bytes"] < fp32["size_bytes"] / 2
-    assert all(v["latency_ms_batch1"] > 0 and v["latency_ms_batch16"] > 0 for v in (fp32, int8))
-    report(
-        f"digits, small CNN: test accuracy fp32 {fp32['accuracy']:.2%}, int8 {int8['accuracy']:.2%}, "
-        f"top-1 agreement {numbers['agreement']:.2%}, size {fp32['size_bytes']} → {int8['size_bytes']} bytes, "
-        f"batch 16 {fp32['latency_ms_batch16']:.2f} → {int8['latency_ms_batch16']:.2f} ms"
-    )
-
-    sevens = sorted(p for p in (digits / "7").iterdir())[:12]
+    held_out = json.loads((models / "digits@1" / "split.json").read_text())["test"]
+    sevens = [Path(path) for path, label in held_out if label == "7"][:12]
     env = {"AISERVE_MODELS__ENABLED": "[]"}
     with ServerProcess(["--data-dir", str(data), "--log-level", "warning"], api_key=ADMIN_KEY, env=env) as server:
         key = ("--url", server.url, "--api-key", ADMIN_KEY)
         assert "loaded: digits (version 1," in aiserve("models", "load", "digits@1", *key).stdout
+        # quantised while the server runs: it finds the new version on disk when asked to load it
+        quantized = aiserve("export", "digits@1", "--quantize", "--data-dir", str(data))
+        assert "saved digits@1-int8" in quantized.stdout
+        numbers = json.loads((models / "digits@1-int8" / "compression.json").read_text())
+        fp32, int8 = numbers["fp32"], numbers["int8"]
+        assert fp32["accuracy"] == pytest.approx(training["test_accuracy"])
+        assert fp32["accuracy"] - int8["accuracy"] <= 0.01
+        assert int8["size_bytes"] < fp32["size_bytes"] / 2
+        assert all(v["latency_ms_batch1"] > 0 and v["latency_ms_batch16"] > 0 for v in (fp32, int8))
+        report(
+            f"digits, small CNN: test accuracy fp32 {fp32['accuracy']:.2%}, int8 {int8['accuracy']:.2%}, "
+            f"top-1 agreement {numbers['agreement']:.2%}, size {fp32['size_bytes']} → {int8['size_bytes']} bytes, "
+            f"batch 16 {fp32['latency_ms_batch16']:.2f} → {int8['latency_ms_batch16']:.2f} ms"
+        )
         assert "loaded: digits@1-int8 (version 1-int8," in aiserve("models", "load", "digits@1-int8", *key).stdout
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:

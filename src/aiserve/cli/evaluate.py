@@ -28,7 +28,10 @@ def evaluate(
     report.json, report.md and PNGs."""
     from rich.progress import Progress
 
-    from aiserve.training.workflow import evaluate_model
+    from aiserve.cli.train import needs_training_extra
+
+    with needs_training_extra():
+        from aiserve.training.workflow import evaluate_model
 
     settings = settings_from(config, data_dir=data_dir)
     console = Console()

@@ -51,7 +51,10 @@ def export(
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from aiserve.training.quantize import quantize_model
+    from aiserve.cli.train import needs_training_extra
+
+    with needs_training_extra():
+        from aiserve.training.quantize import quantize_model
 
     console = Console()
     with console.status(f"quantising {model} and measuring fp32 against int8…"):

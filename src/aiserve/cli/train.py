@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,11 +12,21 @@ from rich.console import Console
 from rich.table import Table
 
 from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.errors import AiserveError
 
 if TYPE_CHECKING:
     from aiserve.training.dataset import Summary
 
 TRAIN_HINT = "pip install torch==2.13.0 && pip install 'aiserve[train]' (or run `make install`)"
+
+
+@contextmanager
+def needs_training_extra() -> Iterator[None]:
+    """Turn a missing training dependency into one line that says what to install."""
+    try:
+        yield
+    except ImportError as exc:
+        raise AiserveError(f"This command needs '{exc.name}'. Install it: {TRAIN_HINT}") from None
 
 
 def train(
@@ -49,13 +61,11 @@ def train(
 ) -> None:
     """Train a classifier and save it as NAME@VERSION under the data directory: ONNX model, labels, checkpoints,
     training curves and the split. Serve it with `aiserve models load NAME@VERSION`."""
-    try:
+    with needs_training_extra():
         from aiserve.training.dataset import load_dataset
         from aiserve.training.nets import arch as check_arch
         from aiserve.training.trainer import TrainConfig
         from aiserve.training.workflow import train_model
-    except ImportError as exc:
-        raise typer.BadParameter(f"training needs '{exc.name}'. Install it: {TRAIN_HINT}") from None
 
     settings = settings_from(config, data_dir=data_dir)
     check_arch(arch)

@@ -86,8 +86,9 @@ def load_dataset(source: Path, *, val: float = 0.15, test: float = 0.15, seed: i
     if "all" in given:
         everything = given.pop("all")
         given.update(_split(everything, val, test, seed) if split else {"train": [], "val": [], "test": everything})
-    elif not split:
-        given = {"train": [], "val": [], "test": [s for samples in given.values() for s in samples]}
+    elif not split:  # evaluating: a test/ folder if there is one, else everything
+        chosen = given["test"] if given.get("test") else [s for samples in given.values() for s in samples]
+        given = {"train": [], "val": [], "test": chosen}
     classes = _classes(source, found, given, skipped)
     splits = {name: given.get(name, []) for name in SPLITS}
     counts = {name: dict(sorted(Counter(s.label for s in splits[name]).items())) for name in SPLITS}

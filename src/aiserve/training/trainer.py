@@ -169,9 +169,8 @@ def train(
     device = resolve_device(config.device)
     spec = nets.arch(config.arch)
     size = config.image_size or spec.image_size
-    transform = Transform(
-        size=size, resize=size if spec.resize == spec.image_size else round(size * 256 / 224), normalize=spec.normalize
-    )
+    # the architecture's crop ratio at any size: 224 of 256 for EfficientNet, the whole image for the small CNN
+    transform = Transform(size=size, resize=round(size * spec.resize / spec.image_size), normalize=spec.normalize)
     model = nets.build(config.arch, len(dataset.classes)).to(device)
     frozen = config.freeze and config.arch != "small-cnn"
     params = nets.freeze_backbone(model) if frozen else [p for p in model.parameters() if p.requires_grad]
