@@ -94,6 +94,10 @@ def test_digits_from_folder_to_api(tmp_path: Path, report: Callable[[str], None]
             f"batch 16 {fp32['latency_ms_batch16']:.2f} → {int8['latency_ms_batch16']:.2f} ms"
         )
         assert "loaded: digits@1-int8 (version 1-int8," in aiserve("models", "load", "digits@1-int8", *key).stdout
+        # the served model, evaluated through the API, scores what the in-process comparison measured
+        aiserve("eval", "digits@1-int8", *key, "--out", str(tmp_path / "served"), "--data-dir", str(data))
+        served = json.loads((tmp_path / "served" / "report.json").read_text())
+        assert served["metrics"]["accuracy"] == pytest.approx(int8["accuracy"])
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiserve.registry.bundle import export_bundle, verify_bundle
 from aiserve.registry.catalog import catalog
+from aiserve.registry.local import discover
 from aiserve.registry.registry import find_spec
 from aiserve.settings import Settings
 from aiserve.training.dataset import load_dataset
@@ -109,6 +111,17 @@ def test_a_quantised_model_over_the_allowed_drop_is_not_registered_unless_forced
     numbers = json.loads((settings.models_dir / "digits@1-int8" / "compression.json").read_text())
     assert numbers["int8"]["size_bytes"] < numbers["fp32"]["size_bytes"]
     assert numbers["acceptable"] is False
+
+
+def test_a_trained_model_goes_into_an_edge_bundle_without_its_training_files(
+    settings: Settings, small_digits_model: Trained, tmp_path: Path
+) -> None:
+    export_bundle(settings.models_dir, tmp_path / "bundle", [small_digits_model.spec])
+
+    assert verify_bundle(tmp_path / "bundle") == ["digits@1"]
+    shipped = {p.name for p in (tmp_path / "bundle" / "models" / "digits@1").iterdir()}
+    assert shipped == {"model.onnx", "labels.json", "manifest.json", "training.json", "training.png"}
+    assert discover(tmp_path / "bundle" / "models") == (small_digits_model.spec,)
 
 
 def test_the_embedding_model_gets_dynamic_per_channel_int8(settings: Settings, report: Callable[[str], None]) -> None:

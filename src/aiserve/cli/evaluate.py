@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
+
+if TYPE_CHECKING:
+    from aiserve.training.dataset import Sample
 
 
 def evaluate(
@@ -21,11 +25,16 @@ def evaluate(
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: eval/ in the model's folder).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Ask this running server instead of running the model here.", show_default=False),
+    ] = None,
+    api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Accuracy, per-class precision, recall and F1, a confusion matrix and the misclassified images, written as
-    report.json, report.md and PNGs."""
+    report.json, report.md and PNGs. The model runs here, or on a running server with --url."""
     from rich.progress import Progress
 
     from aiserve.cli.train import needs_training_extra
@@ -37,15 +46,14 @@ def evaluate(
     console = Console()
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("classifying", total=None)
-        spec, evaluation, files = evaluate_model(
-            settings,
-            model,
-            data=data,
-            out=out,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        predict = None if url is None else _remote(model, url, api_key, config, progress)
+        key, evaluation, files = evaluate_model(settings, model, data=data, out=out, progress=progress, predict=predict)
     metrics = evaluation.metrics
-    table = Table(title=f"{spec.key}: accuracy {metrics.accuracy:.2%} on {metrics.total} images")
+    table = Table(title=f"{key}: accuracy {metrics.accuracy:.2%} on {metrics.total} images")
     for column in ("class", "precision", "recall", "F1", "images"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for row in metrics.per_class:
@@ -62,3 +70,21 @@ def evaluate(
         f"{len(evaluation.wrong)} misclassified; report: {files.markdown} (also {files.json.name}, "
         f"{files.confusion.name}{', ' + files.misclassified.name if files.misclassified else ''})"
     )
+
+
+def _remote(
+    model: str, url: str, api_key: str | None, config: Path | None, progress: Callable[[int, int], None]
+) -> Callable[[Sequence[Sample]], list[tuple[str, float]]]:
+    """The server's top answer for each image, one request at a time (the server batches across clients)."""
+    from aiserve.cli.remote import client_for
+
+    def predict(samples: Sequence[Sample]) -> list[tuple[str, float]]:
+        answers = []
+        with client_for(url, api_key, config, timeout=120) as client:
+            for sample in samples:
+                top = client.images.classify(sample.path, model=model).predictions[0]
+                answers.append((top.label, top.confidence))
+                progress(len(answers), len(samples))
+        return answers
+
+    return predict

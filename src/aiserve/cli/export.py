@@ -40,9 +40,10 @@ def export(
     settings = settings_from(config, data_dir=data_dir)
     if bundle is not None:
         from aiserve.registry.bundle import EDGE_MODELS, export_bundle
+        from aiserve.registry.catalog import catalog
         from aiserve.registry.registry import find_spec
 
-        specs = [find_spec(name) for name in (models or EDGE_MODELS)]
+        specs = [find_spec(name, catalog(settings)) for name in (models or EDGE_MODELS)]
         names = export_bundle(settings.models_dir, bundle, specs)
         print(f"bundle written to {bundle}: {', '.join(names)}; serve it with: aiserve serve --bundle {bundle}")
         return

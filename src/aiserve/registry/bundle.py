@@ -21,6 +21,10 @@ EDGE_MODELS = ("all-minilm-l6-v2", "efficientnet-lite0")
 """The default bundle: the ONNX models (the embedding model is already int8)."""
 
 
+_NOT_SERVED = shutil.ignore_patterns("checkpoints", "eval", "compression-*", "split.json")
+"""What training leaves beside a model that serving does not need."""
+
+
 class BundleError(AiserveError):
     """A bundle cannot be made or served."""
 
@@ -36,7 +40,7 @@ def export_bundle(models_dir: Path, target: Path, specs: list[ModelSpec]) -> lis
             raise BundleError(f"{spec.key} is not an ONNX model; an edge bundle serves ONNX models only")
     names = [spec.key for spec in specs]
     for spec in specs:
-        shutil.copytree(model_dir(models_dir, spec), target / "models" / spec.key)
+        shutil.copytree(model_dir(models_dir, spec), target / "models" / spec.key, ignore=_NOT_SERVED)
     manifest = {"format": 1, "aiserve": __version__, "created": datetime.now(UTC).isoformat(), "models": names}
     (target / "bundle.json").write_text(json.dumps(manifest, indent=2) + "\n")
     enabled = ", ".join(f'"{name}"' for name in names)

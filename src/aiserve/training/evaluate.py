@@ -20,6 +20,8 @@ OTHER = "(other)"
 """Where a prediction goes when the model answers a class the dataset does not have."""
 
 Progress = Callable[[int, int], None]
+Predict = Callable[[Sequence[Sample]], list[tuple[str, float]]]
+"""Top class and confidence for each sample: the serving backend here, or a running server."""
 
 
 @dataclass(slots=True)

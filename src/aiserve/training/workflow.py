@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from aiserve.errors import InvalidInput
+from aiserve.errors import InvalidInput, ModelNotFound
 from aiserve.registry.catalog import catalog
 from aiserve.registry.local import local_spec, next_version, publish, staging_dir
-from aiserve.registry.prepare import prepare
+from aiserve.registry.prepare import model_dir, prepare
 from aiserve.registry.registry import find_spec
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import nets, splits
-from aiserve.training.dataset import Dataset, Sample, load_dataset
-from aiserve.training.evaluate import Evaluation, Progress, evaluate, open_classifier
+from aiserve.training.dataset import Dataset, DatasetError, Sample, load_dataset
+from aiserve.training.evaluate import Evaluation, Predict, Progress, classify, evaluate, open_classifier, score
 from aiserve.training.report import EvalFiles, plot_history, write_eval_report
 from aiserve.training.trainer import EpochHook, StepHook, TrainConfig, TrainResult, train
 
@@ -98,13 +99,18 @@ def find_model(
     return spec, prepare(settings.models_dir, spec)
 
 
-def labelled(folder: Path, model: str, data: Path | None, split: str) -> tuple[list[str], list[Sample], str]:
-    """Classes, images of `split` and a description: from `data` (every image in it) or the model's own split."""
+def labelled(folder: Path | None, model: str, data: Path | None) -> tuple[list[str], list[Sample], str]:
+    """Classes, images and a description: from `data` (its test/ folder, else every image in it), or the test
+    split the model was trained with."""
     if data is not None:
         dataset = load_dataset(data, split=False)
         return dataset.classes, dataset.splits["test"], str(data)
+    if folder is None:
+        raise DatasetError(
+            f"{model} is not a model trained here, so it has no test images of its own; pass --data DIR."
+        )
     classes, saved = splits.load(folder, model)
-    return classes, saved[split], f"{model}'s {split} split"
+    return classes, saved["test"], f"{model}'s test split"
 
 
 def evaluate_model(
@@ -114,18 +120,35 @@ def evaluate_model(
     data: Path | None = None,
     out: Path | None = None,
     progress: Progress | None = None,
-) -> tuple[ModelSpec, Evaluation, EvalFiles]:
-    """Score a classifier on labelled images and write the report (JSON, Markdown, PNGs) to `out`
-    (default: the model's `eval/` folder)."""
-    spec, folder = find_model(settings, name)
-    classes, samples, described = labelled(folder, spec.key, data, "test")
-    backend = open_classifier(folder, spec.options, threads=settings.cpu_threads())
-    evaluation = evaluate(backend, classes, samples, progress=progress)
+    predict: Predict | None = None,
+) -> tuple[str, Evaluation, EvalFiles]:
+    """Score a classifier on labelled images and write the report (JSON, Markdown, PNGs) to `out` (default: the
+    model's `eval/` folder). Without `predict`, the model runs here through the serving backend; with it (a running
+    server's answers), `name` need not be in this machine's catalogue."""
+    folder: Path | None
+    if predict is None:
+        spec, folder = find_model(settings, name)
+        key: str = spec.key
+        backend = open_classifier(folder, spec.options, threads=settings.cpu_threads())
+
+        def predict(samples: Sequence[Sample]) -> list[tuple[str, float]]:
+            return classify(backend, samples, progress=progress)
+
+    else:
+        key, folder = name, _local_folder(settings, name)
+    classes, samples, described = labelled(folder, key, data)
+    evaluation = score(classes, samples, predict(samples))
+    default_out = folder / "eval" if folder is not None else Path(f"eval-{key.replace('/', '_')}")
     files = write_eval_report(
-        out or folder / "eval",
-        model=spec.key,
-        data=described,
-        metrics=evaluation.metrics,
-        predictions=evaluation.predictions,
+        out or default_out, model=key, data=described, metrics=evaluation.metrics, predictions=evaluation.predictions
     )
-    return spec, evaluation, files
+    return key, evaluation, files
+
+
+def _local_folder(settings: Settings, name: str) -> Path | None:
+    try:
+        spec = find_spec(name, catalog(settings))
+    except ModelNotFound:
+        return None
+    folder = model_dir(settings.models_dir, spec)
+    return folder if folder.is_dir() else None
