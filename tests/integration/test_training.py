@@ -41,11 +41,13 @@ def test_the_same_seed_trains_the_same_model(digits: Path, tmp_path: Path) -> No
     first = train(dataset, config, tmp_path / "a")
     second = train(dataset, config, tmp_path / "b")
     third = train(dataset, TrainConfig(arch="small-cnn", epochs=2, seed=4), tmp_path / "c")
+    loaders = train(dataset, TrainConfig(arch="small-cnn", epochs=2, seed=3, workers=2), tmp_path / "d")
 
     assert [r.train_loss for r in first.history] == [r.train_loss for r in second.history]
-    weights = [m.state_dict()["head.1.weight"] for m in (first.model, second.model, third.model)]
+    weights = [m.state_dict()["head.1.weight"] for m in (first.model, second.model, third.model, loaders.model)]
     assert torch.equal(weights[0], weights[1])
     assert not torch.equal(weights[0], weights[2])
+    assert torch.allclose(weights[0], weights[3])  # augmentation draws per image, not per process
     assert {p.name for p in (tmp_path / "a").iterdir()} == {"last.pt", "best.pt"}
     saved = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert saved["epoch"]["epoch"] == 2

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
@@ -55,6 +56,7 @@ def train(
     augment: Annotated[bool, typer.Option(help="Random crops of the serving crop while training.")] = True,
     flip: Annotated[bool, typer.Option(help="Also mirror images (not for digits or text).")] = False,
     device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="Processes decoding images while training (0: none).")] = 0,
     version: Annotated[str | None, typer.Option(help="The version (default: the next number).")] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -70,7 +72,15 @@ def train(
     settings = settings_from(config, data_dir=data_dir)
     check_arch(arch)
     console = Console()
-    dataset = load_dataset(data, val=val, test=test, seed=seed)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("checking images", total=None)
+        dataset = load_dataset(
+            data,
+            val=val,
+            test=test,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     show_summary(console, dataset.summary)
     cfg = TrainConfig(
         arch=arch,
@@ -83,6 +93,7 @@ def train(
         device=device,
         augment=augment,
         flip=flip,
+        workers=workers,
         image_size=image_size,
     )
     with _EpochBar(console, epochs) as bar:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,18 @@ class Dataset:
         return self.classes.index(sample.label)
 
 
-def load_dataset(source: Path, *, val: float = 0.15, test: float = 0.15, seed: int = 0, split: bool = True) -> Dataset:
-    """Read and check `source`. With `split`, images not already in split folders are divided per class into
-    train/val/test by `seed` (the same seed always gives the same split); without, everything is `test` (for
-    evaluating on a whole folder)."""
+def load_dataset(
+    source: Path,
+    *,
+    val: float = 0.15,
+    test: float = 0.15,
+    seed: int = 0,
+    split: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    """Read and check `source`, decoding every image once (`progress(done, total)` follows it). With `split`,
+    images not already in split folders are divided per class into train/val/test by `seed` (the same seed always
+    gives the same split); without, the test/ folder or else everything is `test` (for evaluating)."""
     if not source.exists():
         raise DatasetError(f"The dataset '{source}' does not exist.")
     if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
@@ -81,7 +90,7 @@ def load_dataset(source: Path, *, val: float = 0.15, test: float = 0.15, seed: i
             f"The validation and test fractions ({val}, {test}) must be in [0, 1) and leave some for training."
         )
     found = _scan(source)
-    readable, skipped, sizes, modes = _check([s for samples in found.values() for s in samples])
+    readable, skipped, sizes, modes = _check([s for samples in found.values() for s in samples], progress)
     given = {name: [s for s in samples if s in readable] for name, samples in found.items()}
     if "all" in given:
         everything = given.pop("all")
@@ -145,13 +154,17 @@ def _read_csv(path: Path) -> list[Sample]:
     return samples
 
 
-def _check(samples: list[Sample]) -> tuple[set[Sample], list[tuple[str, str]], Counter[str], Counter[str]]:
+def _check(
+    samples: list[Sample], progress: Callable[[int, int], None] | None
+) -> tuple[set[Sample], list[tuple[str, str]], Counter[str], Counter[str]]:
     """Decode every image once; the unreadable ones are listed with the reason, not fatal."""
     readable: set[Sample] = set()
     skipped: list[tuple[str, str]] = []
     sizes: Counter[str] = Counter()
     modes: Counter[str] = Counter()
-    for sample in samples:
+    for done, sample in enumerate(samples, start=1):
+        if progress is not None and (done % 64 == 0 or done == len(samples)):
+            progress(done, len(samples))
         if sample.path.is_dir():
             continue
         if sample.path.suffix.lower() not in IMAGE_SUFFIXES:

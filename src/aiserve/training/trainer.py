@@ -44,6 +44,8 @@ class TrainConfig:
     flip: bool = False
     image_size: int = 0
     """0: the architecture's own."""
+    workers: int = 0
+    """Data-loader processes decoding images beside the training loop; worth it for large JPEGs and many cores."""
 
     def learning_rate(self) -> float:
         """The rate used."""
@@ -183,6 +185,7 @@ def train(
         shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
         drop_last=len(train_set) > config.batch_size,  # a last batch of 1 upsets batch norm
+        num_workers=config.workers,
     )
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate(), weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
