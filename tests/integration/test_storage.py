@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aiserve.errors import Conflict, NotFound
@@ -103,6 +105,33 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
     await made.dispose()
     assert (tmp_path / "aiserve.db").is_file()
+
+
+@pytest.mark.asyncio
+async def test_stopping_while_a_batch_is_being_written_loses_nothing(engine: AsyncEngine) -> None:
+    async with sessions(engine)() as session, session.begin():
+        user = await repository.create_user(session, name="erin")
+        key, _ = await repository.create_key(session, user=user)
+    writing = asyncio.Event()
+
+    def slow_insert(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO USAGE_EVENTS"):
+            loop.call_soon_threadsafe(writing.set)
+            time.sleep(0.3)  # the database is slow: the stop arrives while this batch is being written
+
+    loop = asyncio.get_running_loop()
+    event.listen(engine.sync_engine, "before_cursor_execute", slow_insert)
+    try:
+        recorder = UsageRecorder(sessions(engine), flush_s=0.01)
+        recorder.start()
+        recorder.record(request_id="last", key_id=key.id, user_id=user.id, model="m@1", route="/v1/embeddings",
+                        status=200, latency_ms=1.0, input_tokens=1, created_at=utcnow())  # fmt: skip
+        await asyncio.wait_for(writing.wait(), 10)
+        await recorder.close()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", slow_insert)
+    async with sessions(engine)() as session:
+        assert (await summarize(session, user_id=user.id))["total_requests"] == 1
 
 
 @pytest.mark.asyncio

@@ -5,6 +5,7 @@ used` times are written the same way, once per key per batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ class UsageRecorder:
         self._pending: list[dict[str, Any]] = []
         self._used: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self.written = 0
 
     def record(self, **event: Any) -> None:
@@ -61,13 +63,15 @@ class UsageRecorder:
             self._used = {**used, **self._used}
 
     async def close(self) -> None:
-        """Stop flushing and write everything still pending."""
+        """Stop flushing and write everything still pending. The flushing task is asked to stop, never cancelled: a
+        cancel landing during a write would lose the batch it had taken."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._stop.set()
+            await self._task
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_s)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._flush_s)
             await self.flush()
