@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiserve.errors import InvalidInput
 from aiserve.registry.bundle import export_bundle, verify_bundle
 from aiserve.registry.catalog import catalog
 from aiserve.registry.local import discover
@@ -113,6 +114,8 @@ def test_a_quantised_model_over_the_allowed_drop_is_not_registered_unless_forced
     numbers = json.loads((settings.models_dir / "digits@1-int8" / "compression.json").read_text())
     assert numbers["int8"]["size_bytes"] < numbers["fp32"]["size_bytes"]
     assert numbers["acceptable"] is False
+    with pytest.raises(InvalidInput, match="digits@1-int8 is already int8; quantise digits@1 instead"):
+        quantize_model(settings, "digits@1-int8")
 
 
 def test_a_trained_model_goes_into_an_edge_bundle_without_its_training_files(

@@ -23,6 +23,20 @@ from aiserve.engine.backends._ort import open_session
 FloatArray = NDArray[np.float32]
 
 
+_INT8_OPS = frozenset(
+    {"QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul"}
+)
+
+
+def is_quantized(model: Path) -> bool:
+    """Whether the graph already holds int8 operators or int8 weights (quantising it again changes nothing)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    int8 = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    return any(node.op_type in _INT8_OPS for node in graph.node) or any(w.data_type in int8 for w in graph.initializer)
+
+
 def quantize_static(src: Path, dst: Path, calibration: FloatArray, *, batch_size: int = 16) -> None:
     """Static QDQ int8 (uint8 activations, int8 per-channel weights), calibrated with min/max on `calibration`
     (N×3×H×W, the images the server would feed)."""

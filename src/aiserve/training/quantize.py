@@ -14,11 +14,20 @@ import numpy as np
 
 from aiserve.engine.backends.onnx_embedding import OnnxEmbeddingBackend
 from aiserve.engine.protocol import EmbeddingOutput
+from aiserve.errors import InvalidInput
+from aiserve.registry.catalog import catalog
 from aiserve.registry.local import local_spec, publish, staging_dir
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import splits
-from aiserve.training.compress import Comparison, agreement, measure, quantize_dynamic, quantize_static
+from aiserve.training.compress import (
+    Comparison,
+    agreement,
+    is_quantized,
+    measure,
+    quantize_dynamic,
+    quantize_static,
+)
 from aiserve.training.dataset import load_dataset
 from aiserve.training.evaluate import evaluate, open_classifier, pixels
 from aiserve.training.texts import PAIRS
@@ -49,6 +58,10 @@ def quantize_model(
     (dynamic, per-channel), registered as `id@<version>-int8` when within `max_drop` accuracy points, or when
     forced; otherwise the report is kept in the fp32 model's folder."""
     spec, folder = find_model(settings, name, ("onnx-classifier", "onnx-embedding"))
+    if is_quantized(folder / "model.onnx"):
+        fp32 = [s.key for s in catalog(settings) if s.id == spec.id and s.key != spec.key and "int8" not in s.version]
+        hint = f"; quantise {' or '.join(fp32)} instead" if fp32 else ""
+        raise InvalidInput(f"{spec.key} is already int8{hint}.")
     target = version or f"{spec.version}-int8"
     staging = staging_dir(settings.models_dir, spec.id, target)
     try:
