@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
@@ -17,6 +17,7 @@ from aiserve.errors import AiserveError
 
 if TYPE_CHECKING:
     from aiserve.training.dataset import Summary
+    from aiserve.training.trainer import EpochRecord
 
 TRAIN_HINT = "pip install torch==2.13.0 && pip install 'aiserve[train]' (or run `make install`)"
 
@@ -134,9 +135,6 @@ class _EpochBar:
     """One bar per epoch: batches done, running loss; the epoch's validation accuracy when it ends."""
 
     def __init__(self, console: Console, epochs: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.epochs = epochs
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/" + str(epochs)),
             BarColumn(),
@@ -145,7 +143,7 @@ class _EpochBar:
             TimeElapsedColumn(),
             console=console,
         )
-        self.task: object = None
+        self.task = TaskID(-1)
         self.current = 0
 
     def __enter__(self) -> _EpochBar:
@@ -159,11 +157,8 @@ class _EpochBar:
         if epoch != self.current:
             self.current = epoch
             self.task = self.progress.add_task("", total=total, epoch=epoch, loss="…", val="…")
-        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}")  # type: ignore[arg-type]
+        self.progress.update(self.task, completed=done, loss=f"{loss:.4f}")
 
-    def epoch(self, record: object) -> None:
-        from aiserve.training.trainer import EpochRecord
-
-        assert isinstance(record, EpochRecord)
+    def epoch(self, record: EpochRecord) -> None:
         mark = " ★" if record.best else ""
-        self.progress.update(self.task, val=f"{record.val_accuracy:.2%}{mark}")  # type: ignore[arg-type]
+        self.progress.update(self.task, val=f"{record.val_accuracy:.2%}{mark}")

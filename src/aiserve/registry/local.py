@@ -25,19 +25,13 @@ def check_name(name: str, what: str = "model name") -> str:
 
 def next_version(models_dir: Path, model_id: str) -> str:
     """One more than the highest whole-number version of `model_id` here (`1` for a new id)."""
-    taken = _versions(models_dir, model_id)
+    taken = [
+        int(version)
+        for path in (models_dir.iterdir() if models_dir.is_dir() else ())
+        for name, _, version in [path.name.partition("@")]
+        if name.lower() == model_id.lower() and version.isdigit()
+    ]
     return str(max(taken, default=0) + 1)
-
-
-def _versions(models_dir: Path, model_id: str) -> list[int]:
-    if not models_dir.is_dir():
-        return []
-    out = []
-    for path in models_dir.iterdir():
-        name, _, version = path.name.partition("@")
-        if name.lower() == model_id.lower() and version.isdigit():
-            out.append(int(version))
-    return out
 
 
 def staging_dir(models_dir: Path, model_id: str, version: str) -> Path:

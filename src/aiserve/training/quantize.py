@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +65,15 @@ def quantize_model(
     target = version or f"{spec.version}-int8"
     staging = staging_dir(settings.models_dir, spec.id, target)
     try:
+        key = f"{spec.id}@{target}"
         if spec.backend == "onnx-classifier":
-            comparison = _classifier(settings, spec, folder, staging, data, calibration, seed)
+            comparison = _classifier(settings, spec, folder, staging, key, max_drop, data, calibration, seed)
             outputs: tuple[str, ...] = ("model.onnx", "labels.json")
-            copied: tuple[str, ...] = ("labels.json", splits.FILE)
+            if (folder / splits.FILE).is_file():  # eval on the int8 model then uses the same test images
+                shutil.copy2(folder / splits.FILE, staging / splits.FILE)
         else:
-            comparison = _embedder(settings, spec, folder, staging)
-            outputs, copied = ("model.onnx", "tokenizer.json"), ("tokenizer.json",)
-        comparison = replace(comparison, target=f"{spec.id}@{target}", max_drop=max_drop)
-        for extra in copied:
-            if (folder / extra).is_file():
-                shutil.copy2(folder / extra, staging / extra)
+            comparison = _embedder(settings, spec, folder, staging, key, max_drop)
+            outputs = ("model.onnx", "tokenizer.json")
         (staging / "compression.json").write_text(json.dumps(comparison.to_dict(), indent=2))
         (staging / "compression.md").write_text(comparison.to_markdown())
         if not (comparison.acceptable or force):
@@ -110,6 +108,8 @@ def _classifier(
     spec: ModelSpec,
     folder: Path,
     staging: Path,
+    target: str,
+    max_drop: float,
     data: Path | None,
     calibration: int,
     seed: int,
@@ -130,18 +130,20 @@ def _classifier(
     feeds = {"input": pixels(fp32, test_samples[:16])}
     return Comparison(
         source=spec.key,
-        target="",  # set by the caller
+        target=target,
         method="static int8 (QDQ, per-channel weights, min/max calibration)",
         fp32=measure(folder / "model.onnx", feeds, before.metrics.accuracy, threads=threads),
         int8=measure(staging / "model.onnx", feeds, after.metrics.accuracy, threads=threads),
         agreement=agreement([p.predicted for p in before.predictions], [p.predicted for p in after.predictions]),
         images=len(test_samples),
-        max_drop=0.0,
+        max_drop=max_drop,
         calibration_images=len(chosen),
     )
 
 
-def _embedder(settings: Settings, spec: ModelSpec, folder: Path, staging: Path) -> Comparison:
+def _embedder(
+    settings: Settings, spec: ModelSpec, folder: Path, staging: Path, target: str, max_drop: float
+) -> Comparison:
     quantize_dynamic(folder / "model.onnx", staging / "model.onnx")
     shutil.copy2(folder / "tokenizer.json", staging / "tokenizer.json")
     threads = settings.cpu_threads()
@@ -163,14 +165,14 @@ def _embedder(settings: Settings, spec: ModelSpec, folder: Path, staging: Path) 
     cosine = float((vectors["fp32"] * vectors["int8"]).sum(axis=1).mean())
     return Comparison(
         source=spec.key,
-        target="",  # set by the caller
+        target=target,
         method="dynamic int8 (per-channel weights, activations quantised at run time); accuracy: question→passage "
         f"retrieval over {n} pairs",
         fp32=measure(folder / "model.onnx", feeds, accuracy["fp32"], threads=threads),
         int8=measure(staging / "model.onnx", feeds, accuracy["int8"], threads=threads),
         agreement=float((nearest["fp32"] == nearest["int8"]).mean()),
         images=n,
-        max_drop=0.0,
+        max_drop=max_drop,
         calibration_images=0,
         cosine=round(cosine, 6),
     )

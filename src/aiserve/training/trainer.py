@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset as TorchDataset
@@ -167,7 +166,6 @@ def train(
     """Train on `dataset.splits["train"]`, validating on `"val"`; checkpoints `last.pt` and `best.pt` go to
     `checkpoints`."""
     torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
     device = resolve_device(config.device)
     spec = nets.arch(config.arch)
     size = config.image_size or spec.image_size
