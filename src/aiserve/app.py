@@ -16,6 +16,9 @@ from aiserve.api.bootstrap import bootstrap
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
 from aiserve.api.middleware import RequestContextMiddleware
+from aiserve.api.openapi import add_schemas
+from aiserve.api.policy import PolicyTable
+from aiserve.api.principals import key_lookup
 from aiserve.api.proxies import ProxyHeadersMiddleware
 from aiserve.api.ratelimit import AddressLimitMiddleware, RateLimitMiddleware
 from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, usage
@@ -23,8 +26,11 @@ from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
 from aiserve.observability.metrics import Metrics
-from aiserve.ratelimit.base import make_limiter
+from aiserve.ratelimit.factory import make_limiter
 from aiserve.registry.registry import ModelRegistry
+from aiserve.services.chat import ChatService
+from aiserve.services.classify import ClassifyService
+from aiserve.services.embeddings import EmbeddingService
 from aiserve.settings import Settings, load_settings
 from aiserve.usage import reports
 from aiserve.usage.db import make_engine, migrate, sessions
@@ -41,9 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = Engine(observer=metrics)
     registry = ModelRegistry(settings, engine)
     database = make_engine(settings)
-    services = Services(settings=settings, registry=registry, engine=engine, metrics=metrics,
-                        sessions=sessions(database))  # fmt: skip
-    authenticator = KeyAuthenticator(services.sessions, cache_s=settings.auth.cache_s)
+    services = Services(
+        settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=sessions(database),
+        embeddings=EmbeddingService(registry, engine, settings), classify=ClassifyService(registry, engine, settings),
+        chat=ChatService(registry, engine, settings),
+    )  # fmt: skip
+    authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions)
     redis_url = settings.ratelimit.redis_url.get_secret_value() if settings.ratelimit.redis_url else None
     limiter = make_limiter(settings.ratelimit.backend, redis_url, fail_open=settings.ratelimit.fail_open)
@@ -77,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="aiserve",
         version=__version__,
-        summary="Your own AI API server: OpenAI-compatible embeddings on hardware you control.",
+        summary="Your own AI API server: embeddings, image classification and chat on hardware you control, "
+        "OpenAI-compatible.",
         lifespan=lifespan,
     )
     app.state.services = services
@@ -87,16 +97,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                admin.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
+    add_schemas(app, chat.STREAMED)
+    docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url) if p)
+    policies = PolicyTable(app.router.routes, docs)  # every route's declared policy; a route without one fails here
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
         app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit,
                            month_to_date=month_to_date)  # fmt: skip
-        app.add_middleware(AuthMiddleware, authenticator=authenticator, public_paths=settings.auth.public_paths)
+        app.add_middleware(AuthMiddleware, authenticator=authenticator)
     per_address = settings.ratelimit.ip_requests_per_minute
     if per_address:  # before any key is checked
-        app.add_middleware(AddressLimitMiddleware, limiter=limiter, per_minute=per_address,
-                           public_paths=settings.auth.public_paths)  # fmt: skip
+        app.add_middleware(AddressLimitMiddleware, limiter=limiter, per_minute=per_address)
     app.add_middleware(
         RequestContextMiddleware,
+        policies=policies,
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
         access=settings.observability.access_log,

@@ -117,7 +117,7 @@ class CatalogModel(_Group):
 
 
 class ChatSettings(_Group):
-    """Settings for `/v1/chat/completions`, `/v1/completions` and the course's `/v1/chat`."""
+    """Settings for `/v1/chat/completions`, `/v1/completions` and `/v1/chat`."""
 
     default_max_tokens: int = Field(default=256, ge=1)
     """Tokens generated when the request does not say."""
@@ -154,20 +154,8 @@ class AuthSettings(_Group):
     """Who may call the API: every route needs an API key except the public ones."""
 
     enabled: bool = True
-    """Require `Authorization: Bearer <key>` on every route outside `public_paths`."""
-    public_paths: list[str] = Field(
-        default_factory=lambda: [
-            "/",
-            "/health",
-            "/ready",
-            "/metrics",
-            "/docs",
-            "/docs/oauth2-redirect",
-            "/redoc",
-            "/openapi.json",
-        ]  # fmt: skip
-    )
-    """Routes anyone may call."""
+    """Require `Authorization: Bearer <key>` on every route not declared public (`/`, `/health`, `/ready`, `/metrics`
+    and the API docs)."""
     bootstrap_key: SecretStr | None = None
     """The first admin key, made when the database holds no key (`sk-` and at least 24 more characters). Unset:
     one is generated, printed once and written to `<data_dir>/admin-key.txt`, readable by the owner only."""
@@ -180,7 +168,7 @@ class RateLimitSettings(_Group):
 
     requests_per_minute: int | None = Field(default=None, ge=1)
     """Requests each key may make in any 60 s window (a sliding window, exact to the instant); unset: no limit.
-    `5` gives the course's limit: the 6th request within a minute gets 429."""
+    `5`: the 6th request within a minute gets 429."""
     tokens_per_minute: int | None = Field(default=None, ge=1)
     """Tokens each key may use in any 60 s window: prompt plus completion tokens, embedded tokens, and
     `tokens_per_image` for each classified image. A request is admitted while any are left and counted when done."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aiserve.engine.backends.llama_cpp import LlamaCppBackend
-from aiserve.engine.generation import GenerationRequest, Piece, SamplingParams
+from aiserve.engine.protocol import GenerationRequest, Piece, SamplingParams
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
-"""Limits by configuration and per user or key, through the real app: the course's 5 a minute (the 6th request gets
-429 with Retry-After), tokens per minute with their headers, requests in flight, monthly quotas that refuse with
-`insufficient_quota` and survive a restart (counted again from the ledger), limits changed on the admin API, and
-keys' last use."""
+"""Limits by configuration and per user or key, through the real app: 5 a minute (the 6th request gets 429 with
+Retry-After, and the key can still list models and read its usage), tokens per minute with their headers, requests
+in flight, monthly quotas that refuse with `insufficient_quota` and survive a restart (counted again from the
+ledger), limits changed on the admin API, and keys' last use."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def image() -> str:
 
 
 BODY = {"image": image(), "top_k": 3}
+INSPECT = {"image": BODY["image"]}
 
 
 def new_key(client: TestClient, user: str, *, user_limits: Any = None, key_limits: Any = None) -> dict[str, str]:
@@ -76,7 +77,33 @@ def test_the_sixth_request_in_a_minute_is_refused(client: TestClient) -> None:
     # public routes and the exempt admin are not counted
     assert client.get("/health").status_code == 200
     assert "x-ratelimit-limit-requests" not in client.get("/health").headers
-    assert all(client.get("/v1/models", headers=AS_ADMIN).status_code == 200 for _ in range(7))
+    assert all(client.post("/v1/inspect", json=INSPECT, headers=AS_ADMIN).status_code == 200 for _ in range(7))
+
+
+def test_a_key_that_spent_its_limit_can_still_list_models_and_read_its_usage(client: TestClient) -> None:
+    key = new_key(client, "spender")
+    while (answer := client.post("/v1/classify", json=BODY, headers=key)).status_code == 200:
+        pass
+    assert answer.status_code == 429
+    for _ in range(8):  # more than the 5 a minute: none of these is metered
+        listed = client.get("/v1/models", headers=key)
+        assert listed.status_code == 200, listed.text
+        assert "x-ratelimit-limit-requests" not in listed.headers
+        assert client.get("/v1/models/efficientnet-lite0", headers=key).status_code == 200
+        usage = client.get("/v1/usage", headers=key)
+        assert usage.status_code == 200, usage.text
+    assert client.post("/v1/inspect", json=INSPECT, headers=key).status_code == 429  # a model route still is
+
+
+def test_a_route_that_uses_no_tokens_is_not_held_back_by_a_spent_token_limit(client: TestClient) -> None:
+    key = new_key(client, "inspector", key_limits={"tokens_per_minute": 90, "requests_per_minute": 100})
+    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200  # 85 of 90
+    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200  # admitted while any are left
+    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 429
+    inspected = client.post("/v1/inspect", json=INSPECT, headers=key)
+    assert inspected.status_code == 200, inspected.text
+    assert inspected.headers["x-ratelimit-limit-requests"] == "100"
+    assert "x-ratelimit-limit-tokens" not in inspected.headers
 
 
 def test_tokens_per_minute_count_images_and_refuse_once_spent(client: TestClient) -> None:
@@ -114,19 +141,19 @@ def test_embedded_tokens_count_against_tokens_per_minute(client: TestClient) -> 
 
 def test_user_limits_are_the_defaults_for_their_keys_and_change_on_the_admin_api(client: TestClient) -> None:
     key = new_key(client, "team", user_limits={"requests_per_minute": 2})
-    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "2"
+    assert client.post("/v1/inspect", json=INSPECT, headers=key).headers["x-ratelimit-limit-requests"] == "2"
     keys = client.get("/v1/admin/keys", params={"user": "team"}, headers=AS_ADMIN).json()["data"]
     changed = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": 50},
                            headers=AS_ADMIN)  # fmt: skip
     assert changed.status_code == 200
     assert changed.json()["limits"]["requests_per_minute"] == 50
-    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "50"
+    assert client.post("/v1/inspect", json=INSPECT, headers=key).headers["x-ratelimit-limit-requests"] == "50"
     cleared = client.patch(f"/v1/admin/keys/{keys[0]['id']}/limits", json={"requests_per_minute": None},
                            headers=AS_ADMIN)  # fmt: skip
     assert cleared.json()["limits"]["requests_per_minute"] is None
     user = client.patch("/v1/admin/users/team/limits", json={"requests_per_minute": 7}, headers=AS_ADMIN)
     assert user.json()["limits"]["requests_per_minute"] == 7
-    assert client.get("/v1/models", headers=key).headers["x-ratelimit-limit-requests"] == "7"
+    assert client.post("/v1/inspect", json=INSPECT, headers=key).headers["x-ratelimit-limit-requests"] == "7"
     bad = client.patch("/v1/admin/users/team/limits", json={"requests_per_minute": 0}, headers=AS_ADMIN)
     assert bad.status_code == 422
 

@@ -8,11 +8,9 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from aiserve.errors import ClientDisconnected
+
 T = TypeVar("T")
-
-
-class ClientDisconnected(Exception):
-    """The client closed the connection before the answer was ready."""
 
 
 async def _wait_for_disconnect(request: Request) -> None:

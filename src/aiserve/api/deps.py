@@ -1,4 +1,4 @@
-"""Typed access to the app's services from routes."""
+"""Typed access from routes to the app's services and to the request's record."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from aiserve.api.drain import Drain
+from aiserve.api.record import RequestRecord, record_of
+from aiserve.auth.principal import Principal
 from aiserve.engine.protocol import EngineClient
+from aiserve.errors import InvalidInput
 from aiserve.observability.metrics import Metrics
-from aiserve.registry.registry import ModelRegistry
+from aiserve.registry.protocol import ModelManager
+from aiserve.services.chat import ChatService
+from aiserve.services.classify import ClassifyService
+from aiserve.services.embeddings import EmbeddingService
 from aiserve.settings import Settings
 
 
@@ -20,10 +26,13 @@ class Services:
     """Everything the lifespan built, handed to routes."""
 
     settings: Settings
-    registry: ModelRegistry
+    registry: ModelManager
     engine: EngineClient
     metrics: Metrics
     sessions: async_sessionmaker[AsyncSession]
+    embeddings: EmbeddingService
+    classify: ClassifyService
+    chat: ChatService
     drain: Drain = field(default_factory=Drain)
 
 
@@ -33,4 +42,19 @@ async def get_services(request: Request) -> Services:
     return services
 
 
+async def get_record(request: Request) -> RequestRecord:
+    """The request's record."""
+    return record_of(request.scope)
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller; routes that need one run only behind authentication."""
+    principal = record_of(request.scope).principal
+    if principal is None:
+        raise InvalidInput("This route counts per API key; this server runs without keys (auth.enabled is false).")
+    return principal
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+RecordDep = Annotated[RequestRecord, Depends(get_record)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,4 +1,10 @@
-"""The one table that turns domain errors into HTTP responses, and the handlers that use it."""
+"""The one table that turns domain errors into HTTP responses, and the handlers that use it.
+
+Every error answer, from a route, a middleware or the framework itself (unknown route, wrong method, a body that
+is not JSON or does not match the schema), is a domain error from `aiserve.errors` rendered by `error_response`:
+the status and OpenAI error type come from `ERROR_TABLE`, the code, message and field from the error, and
+`Retry-After` from the error's `retry_after`.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,16 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from aiserve.api.cancellation import ClientDisconnected
 from aiserve.errors import (
     AiserveError,
+    ClientDisconnected,
     Conflict,
     DeadlineExceeded,
     Forbidden,
     InvalidInput,
+    InvalidJson,
+    InvalidOptions,
+    MethodNotAllowed,
     ModelFailed,
     ModelLoadFailed,
     ModelNotFound,
@@ -27,134 +36,138 @@ from aiserve.errors import (
     NotFound,
     Overloaded,
     PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    SchemaViolation,
+    ShuttingDown,
+    Unauthenticated,
     Unavailable,
 )
 from aiserve.protocol.errors import ErrorBody
 
 log = logging.getLogger(__name__)
 
-# domain error -> (status, OpenAI error type, code). First match wins, so subclasses come first.
-ERROR_TABLE: tuple[tuple[type[AiserveError], int, str, str], ...] = (
-    (PayloadTooLarge, 413, "invalid_request_error", "payload_too_large"),
-    (InvalidInput, 400, "invalid_request_error", "invalid_input"),
-    (ModelNotFound, 404, "invalid_request_error", "model_not_found"),
-    (NotFound, 404, "invalid_request_error", "not_found"),
-    (Conflict, 409, "invalid_request_error", "conflict"),
-    (Forbidden, 403, "permission_error", "insufficient_scope"),
-    (Overloaded, 503, "server_overloaded", "overloaded"),
-    (ModelNotReady, 503, "service_unavailable", "model_not_ready"),
-    (Unavailable, 503, "service_unavailable", "unavailable"),
-    (DeadlineExceeded, 504, "timeout_error", "deadline_exceeded"),
-    (ModelFailed, 500, "server_error", "model_failed"),
-    (ModelLoadFailed, 500, "server_error", "model_load_failed"),
+ERROR_TABLE: tuple[tuple[type[AiserveError], int, str], ...] = (
+    (SchemaViolation, 422, "invalid_request_error"),
+    (InvalidJson, 400, "invalid_request_error"),
+    (PayloadTooLarge, 413, "invalid_request_error"),
+    (InvalidInput, 400, "invalid_request_error"),
+    (Unauthenticated, 401, "invalid_request_error"),
+    (Forbidden, 403, "permission_error"),
+    (ModelNotFound, 404, "invalid_request_error"),
+    (NotFound, 404, "invalid_request_error"),
+    (MethodNotAllowed, 405, "invalid_request_error"),
+    (Conflict, 409, "invalid_request_error"),
+    (QuotaExceeded, 429, "insufficient_quota"),
+    (RateLimited, 429, "requests"),  # the type names the limit: `requests`, `tokens` or `concurrent`, as OpenAI's
+    (ClientDisconnected, 499, "invalid_request_error"),  # nginx's "client closed request": nobody reads it
+    (Overloaded, 503, "server_overloaded"),
+    (ModelNotReady, 503, "service_unavailable"),
+    (ShuttingDown, 503, "service_unavailable"),
+    (Unavailable, 503, "service_unavailable"),
+    (DeadlineExceeded, 504, "timeout_error"),
+    (ModelFailed, 500, "server_error"),
+    (InvalidOptions, 500, "server_error"),
+    (ModelLoadFailed, 500, "server_error"),
 )
+"""Domain error → (status, OpenAI error type). First match wins, so subclasses come first; anything else is 500."""
 
-# documented on every /v1 operation, so the OpenAPI schema shows the one error body
+_EXTRA_HEADERS: dict[type[AiserveError], dict[str, str]] = {Unauthenticated: {"WWW-Authenticate": "Bearer"}}
+
+# documented on every operation that takes a key, so the OpenAPI schema shows the one error body
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
         (400, "Bad input: malformed JSON or content the model cannot take."),
+        (401, "No valid API key."),
+        (403, "The key lacks the scope this route needs."),
         (404, "Unknown model or route."),
         (413, "Request body or input count over the limit."),
         (422, "Schema violation; `detail` lists each field at fault."),
+        (429, "A rate limit or quota of the key is spent; retry after `Retry-After` seconds."),
         (503, "Queue full or models loading; retry after `Retry-After` seconds."),
         (504, "The request's deadline passed."),
     )
 }
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
-
-def error_response(
-    status: int,
-    message: str,
-    *,
-    type_: str,
-    code: str | None,
-    param: str | None = None,
-    detail: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """The error envelope `{"error": {message, type, param, code}, "detail": ...}`."""
-    body = {
-        "error": {"message": message, "type": type_, "param": param, "code": code},
-        "detail": message if detail is None else detail,
-    }
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def _lookup(exc: AiserveError) -> tuple[int, str, str]:
-    for cls, status, type_, code in ERROR_TABLE:
+def status_and_type(exc: AiserveError) -> tuple[int, str]:
+    """The HTTP status and OpenAI error type of a domain error."""
+    for cls, status, type_ in ERROR_TABLE:
         if isinstance(exc, cls):
-            return status, type_, code
-    return 500, "server_error", "internal_error"
+            if isinstance(exc, RateLimited) and not isinstance(exc, QuotaExceeded):
+                return status, exc.limit
+            return status, type_
+    return 500, "server_error"
 
 
-def domain_error_response(exc: AiserveError) -> Response:
-    """Map a domain error through the table."""
-    status, type_, code = _lookup(exc)
-    headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))} if isinstance(exc, Unavailable) else None
-    return error_response(status, exc.message, type_=type_, code=code, param=exc.param, headers=headers)
+def error_object(exc: AiserveError) -> dict[str, Any]:
+    """OpenAI's error object for `exc`; also what a stream sends when it fails after its first byte."""
+    _, type_ = status_and_type(exc)
+    return {"error": {"message": exc.message, "type": type_, "param": exc.param, "code": exc.code}}
 
 
-def error_event(exc: AiserveError) -> dict[str, Any]:
-    """The error object for an error that happens after a stream has started."""
-    _, type_, code = _lookup(exc)
-    return {"error": {"message": exc.message, "type": type_, "param": exc.param, "code": code}}
+def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None) -> Response:
+    """The envelope `{"error": {message, type, param, code}, "detail": ...}` for `exc`, with `Retry-After` when it
+    carries one; `headers` adds others (rate-limit state, `Connection: close`)."""
+    status, _ = status_and_type(exc)
+    body = error_object(exc)
+    body["detail"] = getattr(exc, "errors", None) or exc.message
+    extra = dict(_EXTRA_HEADERS.get(type(exc), {}))
+    if exc.retry_after is not None:
+        extra["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if headers:
+        extra.update(headers)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=extra or None)
+
+
+def from_validation(errors: list[dict[str, Any]]) -> InvalidInput:
+    """A request body that FastAPI or pydantic refused, as the domain error that says why."""
+    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        reason = first.get("ctx", {}).get("error", first["msg"])
+        return InvalidJson(f"The request body is not valid JSON: {reason}.", errors=errors)
+    where = ".".join(str(part) for part in first.get("loc", []) if part != "body") or "body"
+    return SchemaViolation(f"{where}: {first['msg']}", param=where, errors=errors)
+
+
+def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:
+    """A framework HTTP error (no route, wrong method, unreadable body) as a domain error."""
+    if isinstance(exc.__cause__, AiserveError):  # e.g. the body limit, tripped while FastAPI read the body
+        return exc.__cause__
+    if exc.status_code == 404:
+        return NotFound(f"No route {request.method} {request.url.path}. The API is listed at /docs.")
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+    if exc.status_code == 413:
+        return PayloadTooLarge(str(exc.detail))
+    return InvalidInput(str(exc.detail))
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, AiserveError)
-    return domain_error_response(exc)
+    return error_response(exc)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = jsonable_encoder(exc.errors())
-    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-    loc = [str(part) for part in first.get("loc", []) if part != "body"]
-    if first.get("type") == "json_invalid":
-        message = f"The request body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}."
-        return error_response(400, message, type_="invalid_request_error", code="invalid_json", detail=errors)
-    where = ".".join(loc) or "body"
-    return error_response(
-        422,
-        f"{where}: {first['msg']}",
-        type_="invalid_request_error",
-        code="validation_error",
-        param=where,
-        detail=errors,
-    )
+    return error_response(from_validation(jsonable_encoder(exc.errors())))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if isinstance(exc.__cause__, AiserveError):  # e.g. the body limit, tripped while FastAPI read the body
-        return domain_error_response(exc.__cause__)
-    message = str(exc.detail)
-    if exc.status_code == 404 and message == "Not Found":
-        message = f"No route {request.method} {request.url.path}. The API is listed at /docs."
-    elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}."
-    code = _HTTP_CODES.get(exc.status_code)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, message, type_="invalid_request_error", code=code, headers=headers)
-
-
-async def _on_disconnect(_: Request, __: Exception) -> Response:
-    # Nobody reads this answer; 499 (nginx's "client closed request") keeps the logs and metrics honest.
-    return error_response(499, "The client closed the connection.", type_="invalid_request_error", code="cancelled")
+    return error_response(from_http(request, exc), headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "Internal server error.", type_="server_error", code="internal_error")
+    return error_response(AiserveError("Internal server error."))
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error, expected or not, through the envelope."""
+    """Route every error, expected or not, through the table."""
     app.add_exception_handler(AiserveError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(ClientDisconnected, _on_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)

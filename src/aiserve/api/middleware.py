@@ -1,5 +1,7 @@
-"""Pure ASGI middleware: request ids, body size limit, timing header, access log, request metrics, and the count
-of requests in flight that a graceful stop waits for (new ones are refused with 503 while it drains)."""
+"""The outermost middleware (pure ASGI): it creates each request's record (id, route and policy), enforces the
+body limit, refuses new work while the server drains, adds `x-request-id` and `x-total-time` to every response,
+and once the answer is done hands the record to the metrics, the usage ledger (metered routes) and the access log.
+It also counts the requests in flight that a graceful stop waits for."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiserve.api.drain import Drain
 from aiserve.api.errors import error_response
-from aiserve.errors import PayloadTooLarge
+from aiserve.api.policy import PolicyTable
+from aiserve.api.record import RequestRecord
+from aiserve.errors import AiserveError, PayloadTooLarge, ShuttingDown
 from aiserve.observability.metrics import Metrics
 from aiserve.usage.recorder import UsageRecorder
 from aiserve.usage.tables import utcnow
@@ -20,9 +24,6 @@ from aiserve.usage.tables import utcnow
 access_log = logging.getLogger("aiserve.access")
 
 _MAX_ID_LEN = 128
-
-MODEL_ROUTES = ("/v1/embeddings", "/v1/chat", "/v1/completions", "/v1/classify", "/v1/inspect", "/v2/classify")
-"""Requests to these (by an authenticated key) go in the usage ledger, whatever their status."""
 
 
 def _client_request_id(scope: Scope) -> str | None:
@@ -46,13 +47,13 @@ def _content_length(scope: Scope) -> int | None:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (the client's `x-request-id` if sane), enforces the body limit, adds
-    `x-request-id` and `x-total-time` to every response, and logs and counts each request once."""
+    """Creates each request's `RequestRecord` and, when the answer is done, reports it once."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
+        policies: PolicyTable,
         metrics: Metrics,
         max_body_bytes: int,
         access: bool,
@@ -60,6 +61,7 @@ class RequestContextMiddleware:
         drain: Drain | None = None,
     ) -> None:
         self.app = app
+        self.policies = policies
         self.drain = drain or Drain()
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
@@ -71,34 +73,39 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _client_request_id(scope) or uuid.uuid4().hex
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+        route, policy = self.policies.match(scope)
+        record = RequestRecord(
+            request_id=_client_request_id(scope) or uuid.uuid4().hex,
+            method=scope["method"],
+            route=route,
+            policy=policy,
+            client=(scope.get("client") or (None,))[0],
+        ).attach(scope)
+        rid_header = (b"x-request-id", record.request_id.encode("latin-1"))
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                record.status = message["status"]
                 elapsed_ms = f"{(time.perf_counter() - started) * 1000:.2f}".encode()
                 message["headers"] = [*message.get("headers", []), rid_header, (b"x-total-time", elapsed_ms)]
             await send(message)
 
-        length = _content_length(scope)
         if self.drain.draining and scope["path"] not in self.drain.exempt:
-            await self._shutting_down(send_with_headers)
-            self._record(scope, state, 503, time.perf_counter() - started)
+            message = "The server is shutting down; try again (another replica will answer)."
+            await _answer(ShuttingDown(message, retry_after=1.0), send_with_headers)
+            self._report(record, started)
             return
         self.drain.in_flight += 1
         try:
+            length = _content_length(scope)
             if length is not None and length > self.max_body_bytes:
-                await self._too_large(send_with_headers)
+                too_large = PayloadTooLarge(f"The request body is over the limit of {self.max_body_bytes} bytes.")
+                await _answer(too_large, send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
         finally:
             self.drain.in_flight -= 1
-            self._record(scope, state, status, time.perf_counter() - started)
+            self._report(record, started)
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -115,57 +122,46 @@ class RequestContextMiddleware:
 
         return limited_receive
 
-    async def _shutting_down(self, send: Send) -> None:
-        response = error_response(503, "The server is shutting down; try again (another replica will answer).",
-                                  type_="service_unavailable", code="shutting_down",
-                                  headers={"Retry-After": "1", "Connection": "close"})  # fmt: skip
-        await response({"type": "http"}, _no_receive, send)
-
-    async def _too_large(self, send: Send) -> None:
-        response = error_response(
-            413,
-            f"The request body is over the limit of {self.max_body_bytes} bytes.",
-            type_="invalid_request_error",
-            code="payload_too_large",
-            headers={"Connection": "close"},
-        )
-        await response({"type": "http"}, _no_receive, send)
-
-    def _record(self, scope: Scope, state: dict[str, Any], status: int, elapsed: float) -> None:
-        route = scope.get("route")
-        path = getattr(route, "path", None) or "unmatched"
-        model = state.get("model", "")
-        queue_s = state.get("queue_s")
-        self.metrics.observe_request(path, model, status, elapsed, queue_s)
-        principal = state.get("principal")
+    def _report(self, record: RequestRecord, started: float) -> None:
+        record.latency_s = time.perf_counter() - started
+        self.metrics.observe_request(record.route, record.model, record.status, record.latency_s, record.queue_s)
+        principal = record.principal
         if self.recorder is not None and principal is not None:
             now = utcnow()
             self.recorder.touch(principal.key_id, now)
-            if scope["path"].startswith(MODEL_ROUTES):
+            if record.policy.metered:
+                queue_ms = None if record.queue_s is None else record.queue_s * 1000
                 self.recorder.record(
-                    request_id=state["request_id"], key_id=principal.key_id, user_id=principal.user_id,
-                    model=model or None, route=scope["path"], status=status, latency_ms=elapsed * 1000,
-                    queue_ms=None if queue_s is None else queue_s * 1000, input_tokens=state.get("input_tokens", 0),
-                    output_tokens=state.get("output_tokens", 0), images=state.get("images", 0), created_at=now,
-                    client_ip=(scope.get("client") or (None,))[0],
+                    request_id=record.request_id, key_id=principal.key_id, user_id=principal.user_id,
+                    model=record.model or None, route=record.route, status=record.status,
+                    latency_ms=record.latency_s * 1000, queue_ms=queue_ms, input_tokens=record.input_tokens,
+                    output_tokens=record.output_tokens, images=record.images, created_at=now, client_ip=record.client,
                 )  # fmt: skip
-        if not self.access:
-            return
-        fields: dict[str, Any] = {
-            "request_id": state["request_id"],
-            "method": scope["method"],
-            "route": path,
-            "status": status,
-            "latency_ms": round(elapsed * 1000, 2),
-        }
-        if model:
-            fields["model"] = model
-        if queue_s is not None:
-            fields["queue_ms"] = round(queue_s * 1000, 2)
-        client = scope.get("client")
-        if client:
-            fields["client"] = client[0]
-        access_log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, elapsed * 1000, extra=fields)
+        if self.access:
+            _log(record)
+
+
+def _log(record: RequestRecord) -> None:
+    fields: dict[str, Any] = {
+        "request_id": record.request_id,
+        "method": record.method,
+        "route": record.route,
+        "status": record.status,
+        "latency_ms": round(record.latency_s * 1000, 2),
+    }
+    if record.model:
+        fields["model"] = record.model
+    if record.queue_s is not None:
+        fields["queue_ms"] = round(record.queue_s * 1000, 2)
+    if record.client:
+        fields["client"] = record.client
+    latency_ms = record.latency_s * 1000
+    access_log.info("%s %s %d %.1f ms", record.method, record.route, record.status, latency_ms, extra=fields)
+
+
+async def _answer(exc: AiserveError, send: Send) -> None:
+    """Answer with `exc` before the app has seen the request (its body is not read, so the connection closes)."""
+    await error_response(exc, headers={"Connection": "close"})({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:

@@ -1,5 +1,7 @@
-"""Per-key limits and quotas as pure ASGI middleware, inside authentication. A request is checked against all of
-its key's limits in one step; every limited response carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
+"""Per-key limits and quotas as pure ASGI middleware, inside authentication, for the routes whose policy says they
+are metered (listings, usage reports and admin routes never are, so a key that has spent its limit can still look at
+its usage). A request is checked against all of its key's limits in one step (token limits only where the route's
+answers cost tokens); every limited response carries `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
 and a refusal is 429 with `Retry-After` and the code `rate_limit_exceeded` (requests, tokens, requests in flight)
 or `insufficient_quota` (a monthly quota). Once the answer is done, its tokens are counted and its slot freed."""
 
@@ -10,14 +12,14 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aiserve.api.errors import domain_error_response, error_response
+from aiserve.api.errors import error_response
+from aiserve.api.record import record_of
 from aiserve.auth.principal import Principal
-from aiserve.errors import Unavailable
+from aiserve.errors import QuotaExceeded, RateLimited, Unavailable
 from aiserve.ratelimit import policy
 from aiserve.ratelimit.base import Decision, Limit, RateLimiter, Verdict
 from aiserve.settings import RateLimitSettings
@@ -47,16 +49,20 @@ class RateLimitMiddleware:
         self.defaults = policy.defaults(settings)
         self.month_to_date = month_to_date
         self._seeded: set[str] = set()
-        self._plans: dict[int, tuple[Principal, policy.Plan, datetime]] = {}
+        self._plans: dict[tuple[int, bool], tuple[Principal, policy.Plan, datetime]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state: dict[str, Any] = scope.get("state", {})
-        principal: Principal | None = state.get("principal")
-        if principal is None or (self.settings.exempt_admin and "admin" in principal.scopes):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = record_of(scope)
+        principal = record.principal
+        exempt = principal is not None and self.settings.exempt_admin and "admin" in principal.scopes
+        if principal is None or not record.policy.metered or exempt:
             await self.app(scope, receive, send)
             return
         now = utcnow()
-        plan = self._plan(principal, now)
+        plan = self._plan(principal, now, tokens=record.policy.uses_tokens)
         if not plan.limits:
             await self.app(scope, receive, send)
             return
@@ -65,7 +71,7 @@ class RateLimitMiddleware:
             await self._seed(principal.key_id, plan, now)
             verdict = await self.limiter.acquire(plan.limits, lease=lease)
         except Unavailable as exc:  # the shared store is away and the operator chose to fail closed
-            await domain_error_response(exc)(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
             return
         named = _headers(verdict)
         refusal = verdict.refusal
@@ -86,24 +92,28 @@ class RateLimitMiddleware:
             cancelled = True
             raise
         finally:
-            tokens = policy.token_cost(input_tokens=state.get("input_tokens", 0),
-                                       output_tokens=state.get("output_tokens", 0), images=state.get("images", 0),
-                                       tokens_per_image=self.settings.tokens_per_image)  # fmt: skip
+            tokens = policy.token_cost(
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                images=record.images,
+                tokens_per_image=self.settings.tokens_per_image,
+            )
             charges = plan.charges(tokens)
             if charges:  # a cancelled request (shielded from a second cancel) still frees its slot and counts
                 settling = self.limiter.settle(charges, lease=lease)
                 await (asyncio.shield(settling) if cancelled else settling)
 
-    def _plan(self, principal: Principal, now: datetime) -> policy.Plan:
-        """The key's plan, made again when its principal is checked again, each second and each month."""
-        cached = self._plans.get(principal.key_id)
+    def _plan(self, principal: Principal, now: datetime, *, tokens: bool) -> policy.Plan:
+        """The key's plan (with or without its token limits), made again when its principal is checked again,
+        each second and each month."""
+        cached = self._plans.get((principal.key_id, tokens))
         if cached is not None and cached[0] is principal and now < cached[2]:
             return cached[1]
         limits = principal.limits.over(self.defaults)
-        plan = policy.plan(principal.key_id, limits, lease_s=self.settings.lease_s, now=now)
+        plan = policy.plan(principal.key_id, limits, lease_s=self.settings.lease_s, now=now, tokens=tokens)
         if len(self._plans) >= _MAX_PLANS:
             self._plans.clear()
-        self._plans[principal.key_id] = (principal, plan, min(now + _PLAN_TTL, policy.month(now)[1]))
+        self._plans[(principal.key_id, tokens)] = (principal, plan, min(now + _PLAN_TTL, policy.month(now)[1]))
         return plan
 
     async def _seed(self, key_id: int, plan: policy.Plan, now: datetime) -> None:
@@ -122,17 +132,16 @@ class RateLimitMiddleware:
 
 def _refuse(refusal: Decision, headers: dict[str, str]) -> Response:
     wait = max(1, math.ceil(refusal.retry_after_s))
-    headers = {**headers, "Retry-After": str(wait)}
     if refusal.name in policy.QUOTAS:
         what = "requests" if refusal.name == "monthly_requests" else "tokens"
         message = (f"You have used this month's quota of {refusal.limit} {what} for this API key; it renews at the "
                    "start of next month (UTC).")  # fmt: skip
-        return error_response(429, message, type_="insufficient_quota", code="insufficient_quota", headers=headers)
+        return error_response(QuotaExceeded(message, limit=refusal.name, retry_after=wait), headers=headers)
     if refusal.name == "concurrent":
         message = f"Too many requests in flight for this API key: at most {refusal.limit} at once. Try again shortly."
     else:
         message = f"Rate limit reached for {refusal.name}: {refusal.limit} per minute. Try again in {wait} s."
-    return error_response(429, message, type_=refusal.name, code="rate_limit_exceeded", headers=headers)
+    return error_response(RateLimited(message, limit=refusal.name, retry_after=wait), headers=headers)
 
 
 def _headers(verdict: Verdict) -> dict[str, str]:
@@ -149,28 +158,26 @@ def _headers(verdict: Verdict) -> dict[str, str]:
 class AddressLimitMiddleware:
     """Requests per minute per client address, before any key is checked (public paths are not counted)."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, per_minute: int, public_paths: list[str]) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, per_minute: int) -> None:
         self.app = app
         self.limiter = limiter
         self.per_minute = per_minute
-        self.public = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if scope["type"] != "http" or scope["path"] in self.public or not client:
+        if scope["type"] != "http" or record_of(scope).policy.scope is None or not client:
             await self.app(scope, receive, send)
             return
         limit = Limit("requests", f"ip:{client[0]}", "window", self.per_minute, policy.WINDOW_S)
         try:
             verdict = await self.limiter.acquire([limit], lease=uuid.uuid4().hex)
         except Unavailable as exc:
-            await domain_error_response(exc)(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
             return
         refusal = verdict.refusal
         if refusal is not None:
             wait = max(1, math.ceil(refusal.retry_after_s))
             message = f"Too many requests from your address: {self.per_minute} per minute. Try again in {wait} s."
-            await error_response(429, message, type_="requests", code="rate_limit_exceeded",
-                                 headers={"Retry-After": str(wait)})(scope, receive, send)  # fmt: skip
+            await error_response(RateLimited(message, limit="requests", retry_after=wait))(scope, receive, send)
             return
         await self.app(scope, receive, send)

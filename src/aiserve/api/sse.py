@@ -1,12 +1,11 @@
-"""Server-sent events: `data: ...` frames and the streaming response that carries them."""
+"""Server-sent events: the `data: ...` frames."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.responses import StreamingResponse
+from pydantic import BaseModel
 
 DONE = b"data: [DONE]\n\n"
 
@@ -16,13 +15,12 @@ def json_event(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
+def model_event(model: BaseModel) -> bytes:
+    """One event carrying a protocol model, serialised by its own schema."""
+    return b"data: " + model.model_dump_json().encode() + b"\n\n"
+
+
 def text_event(text: str) -> bytes:
     """One event carrying raw text. A reader strips one space after `data:`, so the text's own leading space
     survives; a newline becomes a second `data:` line, which readers join back with a newline."""
     return "".join(f"data: {line}\n" for line in text.split("\n")).encode() + b"\n"
-
-
-def event_stream(body: AsyncIterator[bytes]) -> StreamingResponse:
-    """A `text/event-stream` response that proxies do not buffer."""
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(body, media_type="text/event-stream", headers=headers)

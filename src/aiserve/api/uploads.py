@@ -1,41 +1,45 @@
-"""Reading an image request that comes either as JSON (base64 / data URL) or as multipart form data."""
+"""Reading an image request that comes either as JSON (base64 or a data URL in `image`) or as multipart form data
+(the file in `file`, the other fields beside it). The image is handed on as it came; the service decodes it."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from fastapi.encoders import jsonable_encoder
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from aiserve.api.errors import from_validation
 from aiserve.errors import InvalidInput
-from aiserve.vision.decode import decode_base64
+from aiserve.protocol.classify import ImageOptions, ImagePayload
 
-M = TypeVar("M", bound=BaseModel)
+OptionsT = TypeVar("OptionsT", bound=ImageOptions)
 
 
-def _body_errors(exc: ValidationError) -> RequestValidationError:
-    errors = exc.errors(include_url=False)
+def _body_errors(exc: ValidationError) -> InvalidInput:
+    errors: list[dict[str, Any]] = jsonable_encoder(exc.errors(include_url=False))
     for error in errors:
-        error["loc"] = ("body", *error["loc"])
-    return RequestValidationError(errors)
+        error["loc"] = ["body", *error["loc"]]
+    return from_validation(errors)
 
 
-async def read_image_request(request: Request, schema: type[M]) -> tuple[M, bytes]:
-    """The request's fields and its image bytes. Multipart sends the image in the field `file`, with the other
-    fields beside it; JSON sends it base64-encoded in `image`."""
+async def read_image_request(
+    request: Request, options: type[OptionsT], payload: type[ImagePayload]
+) -> tuple[OptionsT, bytes | str]:
+    """The request's options and its image: raw bytes from multipart, the base64 text from JSON. `payload` is the
+    JSON body's schema, `options` with `image` added."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await _multipart(request, schema)
-    body = await request.body()
+        return await _multipart(request, options)
     try:
-        parsed = schema.model_validate_json(body)
+        parsed = payload.model_validate_json(await request.body())
     except ValidationError as exc:
         raise _body_errors(exc) from None
-    return parsed, decode_base64(str(getattr(parsed, "image", "")))
+    assert isinstance(parsed, options)
+    return parsed, parsed.image
 
 
-async def _multipart(request: Request, schema: type[M]) -> tuple[M, bytes]:
+async def _multipart(request: Request, options: type[OptionsT]) -> tuple[OptionsT, bytes]:
     try:
         form = await request.form(max_files=1, max_fields=16)
     except Exception as exc:  # python-multipart and Starlette raise several kinds for a malformed body
@@ -46,10 +50,9 @@ async def _multipart(request: Request, schema: type[M]) -> tuple[M, bytes]:
             raise InvalidInput("Send the image in the multipart field 'file' (curl -F file=@photo.jpg).", param="file")
         data = await upload.read()
         fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-        fields["image"] = "multipart"
         fields.setdefault("filename", upload.filename)
         try:
-            parsed = schema.model_validate(fields)
+            parsed = options.model_validate(fields)
         except ValidationError as exc:
             raise _body_errors(exc) from None
     finally:

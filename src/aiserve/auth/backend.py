@@ -8,13 +8,13 @@ never by the key itself, and is cleared when it grows past `max_entries` (random
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from aiserve.auth import keys
+from aiserve import apikeys
 from aiserve.auth.principal import Principal
-from aiserve.usage import repository
+
+KeyLookup = Callable[[str], Awaitable[Principal | None]]
+"""Where keys are kept: the caller behind a well-formed key, or None (the composition root wires the database)."""
 
 
 class KeyAuthenticator:
@@ -22,13 +22,13 @@ class KeyAuthenticator:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        lookup: KeyLookup,
         *,
         cache_s: float,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._sessions = sessions
+        self._lookup = lookup
         self._cache_s = cache_s
         self._max_entries = max_entries
         self._clock = clock
@@ -36,20 +36,14 @@ class KeyAuthenticator:
 
     async def authenticate(self, plaintext: str) -> Principal | None:
         """The caller behind `plaintext`, from the cache while it is fresh, else from the database."""
-        if not keys.well_formed(plaintext):
+        if not apikeys.well_formed(plaintext):
             return None
-        digest = keys.digest(plaintext)
+        digest = apikeys.digest(plaintext)
         now = self._clock()
         cached = self._verdicts.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
-        async with self._sessions() as session:
-            row = await repository.authenticate(session, plaintext=plaintext)
-            principal = None
-            if row is not None:
-                scopes = frozenset(s for s in keys.SCOPES if s in row.scopes)
-                limits = row.limits.over(row.user.limits)
-                principal = Principal(row.id, row.prefix, row.user_id, row.user.name, scopes, limits)
+        principal = await self._lookup(plaintext)
         if len(self._verdicts) >= self._max_entries:
             self._verdicts.clear()
         self._verdicts[digest] = (principal, now + self._cache_s)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiserve.auth.keys import Scope
-from aiserve.protocol.keys import Limits
+from aiserve.protocol.keys import Limits, Scope
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,8 @@ async def _level(url: str, body: bytes, concurrency: int, duration_s: float, api
 
 def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str, Any]:
     """Single-stream tokens/s of the runtime, in process."""
-    from aiserve.engine.generation import Finished, GenerationBackend, GenerationRequest, SamplingParams
+    from aiserve.engine.backends.generative import GenerationBackend
+    from aiserve.engine.protocol import Finished, GenerationRequest, SamplingParams
     from aiserve.registry.catalog import catalog
     from aiserve.registry.registry import find_spec, load_backend
 

@@ -1,5 +1,5 @@
 """The classification workload: one ~50 KB JPEG per request; compared at 16 clients with offline batch 1 and 16.
-Also the course's device exercise: per-image latency after warm-up, parameter count and fp32 size."""
+Also the model's device figures: per-image latency after warm-up, parameter count and fp32 size."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def sample_jpeg(target_bytes: int = 50_000) -> bytes:
 
 
 def classify_workload(model: str = "efficientnet-lite0", image: bytes | None = None) -> Workload:
-    """Single-image `/v1/classify` requests (base64 JSON, as the course's client sends them)."""
+    """Single-image `/v1/classify` requests (base64 JSON, as a simple client sends them)."""
     data = image or sample_jpeg()
     return Workload(
         model=model,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
-
-import typer
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from aiserve.cli.options import settings_from
 from aiserve.protocol.keys import KeyCreate, KeyCreated, KeyOut, Limits, UserCreate, UserOut
@@ -18,23 +16,6 @@ if TYPE_CHECKING:
     from aiserve.client import Client
 
 T = TypeVar("T")
-
-UrlOpt = Annotated[
-    str | None, typer.Option(help="A running server's URL: work over its admin API (needs an admin key).")
-]
-RpmOpt = Annotated[int | None, typer.Option("--rpm", help="Requests per minute (0 clears).", min=0)]
-TpmOpt = Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (0 clears).", min=0)]
-ConcurrentOpt = Annotated[int | None, typer.Option("--concurrent", help="Requests in flight (0 clears).", min=0)]
-MonthlyRequestsOpt = Annotated[int | None, typer.Option(help="Requests per calendar month (0 clears).", min=0)]
-MonthlyTokensOpt = Annotated[int | None, typer.Option(help="Tokens per calendar month (0 clears).", min=0)]
-
-
-def limits_from(*, rpm: int | None, tpm: int | None, concurrent: int | None, monthly_requests: int | None,
-                monthly_tokens: int | None) -> Limits:  # fmt: skip
-    """The limits the flags name (0 clears one: it falls back to the user's, then the server's)."""
-    given = {"requests_per_minute": rpm, "tokens_per_minute": tpm, "max_concurrent": concurrent,
-             "monthly_requests": monthly_requests, "monthly_tokens": monthly_tokens}  # fmt: skip
-    return Limits(**{name: value or None for name, value in given.items() if value is not None})
 
 
 def describe(limits: Limits) -> str:

@@ -13,23 +13,29 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import (
+    ApiKeyOpt,
+    BenchUrlOpt,
+    ClientCountsOpt,
+    ConfigOpt,
+    DataDirOpt,
+    DeviceOpt,
+    DurationOpt,
+    JsonOpt,
+    WarmupOpt,
+    settings_from,
+)
 
 app = typer.Typer(help="Measure throughput and latency.", no_args_is_help=True)
-
-DurationOpt = Annotated[float, typer.Option(help="Seconds measured per level.")]
-WarmupOpt = Annotated[float, typer.Option(help="Unmeasured seconds before each level.")]
-UrlOpt = Annotated[str | None, typer.Option(help="Bench a running server instead of starting one.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
 @app.command("embeddings")
 def embeddings(
-    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,8,32,64",
+    concurrency: ClientCountsOpt = "1,8,32,64",
     duration: DurationOpt = 10.0,
     warmup: WarmupOpt = 2.0,
     offline: Annotated[bool, typer.Option(help="Also measure the model in process at batch 1 and 32.")] = False,
-    url: UrlOpt = None,
+    url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Embedding model.")] = "all-minilm-l6-v2",
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -47,13 +53,13 @@ def embeddings(
 
 @app.command("classify")
 def classify(
-    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,4,16,32",
+    concurrency: ClientCountsOpt = "1,4,16,32",
     duration: DurationOpt = 10.0,
     warmup: WarmupOpt = 2.0,
     offline: Annotated[bool, typer.Option(help="Also measure the model in process at batch 1 and 16.")] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     image: Annotated[Path | None, typer.Option(help="Image to send (default: a generated ~50 KB JPEG).")] = None,
-    url: UrlOpt = None,
+    url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Classifier.")] = "efficientnet-lite0",
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -61,7 +67,7 @@ def classify(
     config: ConfigOpt = None,
 ) -> None:
     """One JPEG per request from N concurrent clients; with --offline the ratio HTTP-at-16-clients / best offline
-    throughput, plus the course's device figures: latency after warm-up, parameters, fp32 size."""
+    throughput, plus the model's device figures: latency after warm-up, parameters, fp32 size."""
     from aiserve.bench.classify import classifier_facts, classify_workload
     from aiserve.bench.runner import BenchConfig
 
@@ -76,7 +82,7 @@ def chat(
     duration: DurationOpt = 20.0,
     max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
     offline: Annotated[bool, typer.Option(help="Also measure single-stream decode speed in process.")] = False,
-    url: UrlOpt = None,
+    url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -213,7 +219,7 @@ def _print_report(report: dict[str, Any]) -> None:
 
 @app.command("gateway")
 def gateway(
-    concurrency: Annotated[str, typer.Option(help="Comma-separated client counts.")] = "1,8",
+    concurrency: ClientCountsOpt = "1,8",
     duration: DurationOpt = 10.0,
     warmup: WarmupOpt = 2.0,
     database_url: Annotated[str | None, typer.Option(help="PostgreSQL URL for the gated server.")] = None,

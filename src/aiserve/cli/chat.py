@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, ServerUrlOpt
 
 if TYPE_CHECKING:
     from aiserve.client import Client
 
-UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: $AISERVE_BASE_URL or the settings).")]
 HELP = "/clear forgets the conversation, /system TEXT sets the system prompt, /exit (or Ctrl-D) leaves."
 
 
@@ -37,7 +36,7 @@ def chat(
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens in an answer.", min=1)] = None,
     temperature: Annotated[float | None, typer.Option(help="0 gives the same answer every time.", min=0)] = None,
     show_usage: Annotated[bool, typer.Option("--usage", help="Print each answer's token counts on stderr.")] = False,
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -10,8 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.chat import UrlOpt
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, JsonOpt, ServerUrlOpt
 
 # the formats the server decodes, by their first bytes
 SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
@@ -29,8 +28,8 @@ def classify(
     images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, GIF, WebP, BMP).")],
     model: Annotated[str | None, typer.Option(help="Classifier (default: the server's).")] = None,
     top_k: Annotated[int, typer.Option(help="How many labels per image.", min=1, max=20)] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from aiserve.cli.options import ConfigOpt, settings_from
+from aiserve.cli.options import ConfigOpt, OutputOpt, settings_from
 
 app = typer.Typer(
     help="Deployment recipes: an nginx site for HTTPS, a cloud VM provisioning script.", no_args_is_help=True
@@ -20,9 +19,7 @@ def nginx(
     upstream: Annotated[
         list[str] | None, typer.Option(help="HOST:PORT of a replica (repeatable; default 127.0.0.1:8000).")
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the site here instead of printing.")
-    ] = None,
+    output: OutputOpt = None,
     listen_address: Annotated[str | None, typer.Option(help="Bind only this address (default: all).")] = None,
     http_port: Annotated[int, typer.Option(help="Port for HTTP (redirects to HTTPS).")] = 80,
     https_port: Annotated[int, typer.Option(help="Port for HTTPS.")] = 443,
@@ -51,7 +48,7 @@ def vm(
     domain: Annotated[str, typer.Option(help="The public name, e.g. api.example.com (its DNS points at the VM).")],
     email: Annotated[str, typer.Option(help="For Let's Encrypt's expiry notices.")],
     image: Annotated[str, typer.Option(help="The aiserve image to run, e.g. ghcr.io/you/aiserve:0.1.0.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write it here instead of printing.")] = None,
+    output: OutputOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Print (or write) a provisioning script for a fresh Ubuntu LTS VM: updates, Docker, a 22/80/443 firewall,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
+from aiserve.cli.options import JsonOpt
 
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+
+def doctor(as_json: JsonOpt = False) -> None:
     """CPU, instruction sets that matter for inference, memory, GPUs and CUDA, runtimes and providers."""
     from aiserve.hardware import probe
 

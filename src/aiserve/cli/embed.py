@@ -10,15 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.chat import UrlOpt, default_model
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt
+from aiserve.cli.chat import default_model
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, ServerUrlOpt
 
 
 def embed(
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
     model: Annotated[str | None, typer.Option(help="Embedding model (default: the server's first).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the vectors as JSON.")] = False,
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -10,18 +10,20 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from aiserve.cli.admin import (
+from aiserve.cli.admin import admin_for, describe
+from aiserve.cli.options import (
+    AdminUrlOpt,
+    ApiKeyOpt,
     ConcurrentOpt,
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
     MonthlyRequestsOpt,
     MonthlyTokensOpt,
     RpmOpt,
     TpmOpt,
-    UrlOpt,
-    admin_for,
-    describe,
     limits_from,
 )
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt
 
 app = typer.Typer(
     help="API keys: create (shown once), list, revoke, set limits. In the database, or with --url/--api-key over "
@@ -43,13 +45,13 @@ def create(
     concurrent: ConcurrentOpt = None,
     monthly_requests: MonthlyRequestsOpt = None,
     monthly_tokens: MonthlyTokensOpt = None,
-    url: UrlOpt = None,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Make a key and print it once: store it now, it cannot be shown again. Limits left out follow the user's."""
-    from aiserve.auth.keys import parse_scopes
+    from aiserve.apikeys import parse_scopes
     from aiserve.protocol.keys import KeyCreate
 
     limits = limits_from(rpm=rpm, tpm=tpm, concurrent=concurrent, monthly_requests=monthly_requests,
@@ -65,8 +67,8 @@ def create(
 @app.command("list")
 def list_keys(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's keys.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -96,7 +98,7 @@ def list_keys(
 @app.command("revoke")
 def revoke(
     key: Annotated[str, typer.Argument(help="The key's id or prefix.")],
-    url: UrlOpt = None,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -114,7 +116,7 @@ def limits(
     concurrent: ConcurrentOpt = None,
     monthly_requests: MonthlyRequestsOpt = None,
     monthly_tokens: MonthlyTokensOpt = None,
-    url: UrlOpt = None,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, ServerUrlOpt, settings_from
 
 app = typer.Typer(help="List and prepare models.", no_args_is_help=True)
 
@@ -64,13 +64,10 @@ def _admin(action: str, name: str, url: str | None, api_key: str | None, config:
     print(f"{action}ed: {card.id} (version {card.version}, {card.status})")
 
 
-UrlOpt = Annotated[str | None, typer.Option(help="Server URL (default: from the settings).", show_default=False)]
-
-
 @app.command("load")
 def load(
     name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -81,7 +78,7 @@ def load(
 @app.command("unload")
 def unload(
     name: Annotated[str, typer.Argument(help="Model: id@version, alias or id.")],
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -93,7 +90,7 @@ def unload(
 def set_alias(
     alias: Annotated[str, typer.Argument(help="The alias clients pass as `model`.")],
     model: Annotated[str, typer.Argument(help="Model it points at: id@version, alias or id.")],
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -112,7 +109,7 @@ def set_alias(
 @app.command("unalias")
 def unalias(
     alias: Annotated[str, typer.Argument(help="The alias to drop.")],
-    url: UrlOpt = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -125,7 +122,7 @@ def unalias(
 
 
 @app.command("aliases")
-def list_aliases(url: UrlOpt = None, api_key: ApiKeyOpt = None, config: ConfigOpt = None) -> None:
+def list_aliases(url: ServerUrlOpt = None, api_key: ApiKeyOpt = None, config: ConfigOpt = None) -> None:
     """The movable aliases of a running server and the models they point at. Needs an admin key."""
     from aiserve.cli.remote import client_for
 

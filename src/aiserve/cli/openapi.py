@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import orjson
-import typer
+
+from aiserve.cli.options import OutputOpt
 
 
-def openapi(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
-) -> None:
+def openapi(output: OutputOpt = None) -> None:
     """Print or write the OpenAPI document of the server."""
     from aiserve.app import create_app
     from aiserve.settings import Settings

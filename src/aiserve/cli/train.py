@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aiserve.cli.options import ConfigOpt, DataDirOpt, settings_from
+from aiserve.cli.options import ConfigOpt, DataDirOpt, DeviceOpt, settings_from
 from aiserve.errors import AiserveError
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def train(
     image_size: Annotated[int, typer.Option(min=0, help="Input size in pixels (0: the architecture's own).")] = 0,
     augment: Annotated[bool, typer.Option(help="Random crops of the serving crop while training.")] = True,
     flip: Annotated[bool, typer.Option(help="Also mirror images (not for digits or text).")] = False,
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images while training (0: none).")] = 0,
     version: Annotated[str | None, typer.Option(help="The version (default: the next number).")] = None,
     data_dir: DataDirOpt = None,

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt
+from aiserve.cli.options import ApiKeyOpt, ConfigOpt, JsonOpt, ServerUrlOpt
 
 
 def usage(
@@ -18,9 +18,9 @@ def usage(
     end: Annotated[datetime | None, typer.Option(help="Until this moment (ISO 8601).")] = None,
     user: Annotated[str | None, typer.Option(help="Another user's usage (admin key).")] = None,
     key: Annotated[str | None, typer.Option(help="One key's usage, by id or prefix (admin key).")] = None,
-    url: Annotated[str | None, typer.Option(help="Server URL (default: from the settings).")] = None,
+    url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Requests, success rate, response time, tokens and images, by model and by day."""

@@ -9,18 +9,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from aiserve.cli.admin import (
+from aiserve.cli.admin import admin_for, describe
+from aiserve.cli.options import (
+    AdminUrlOpt,
+    ApiKeyOpt,
     ConcurrentOpt,
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
     MonthlyRequestsOpt,
     MonthlyTokensOpt,
     RpmOpt,
     TpmOpt,
-    UrlOpt,
-    admin_for,
-    describe,
     limits_from,
 )
-from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt
 
 app = typer.Typer(
     help="Users (people or apps) who hold API keys; their limits are their keys' defaults.", no_args_is_help=True
@@ -35,7 +37,7 @@ def create(
     concurrent: ConcurrentOpt = None,
     monthly_requests: MonthlyRequestsOpt = None,
     monthly_tokens: MonthlyTokensOpt = None,
-    url: UrlOpt = None,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -49,8 +51,8 @@ def create(
 
 @app.command("list")
 def list_users(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -76,7 +78,7 @@ def limits(
     concurrent: ConcurrentOpt = None,
     monthly_requests: MonthlyRequestsOpt = None,
     monthly_tokens: MonthlyTokensOpt = None,
-    url: UrlOpt = None,
+    url: AdminUrlOpt = None,
     api_key: ApiKeyOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,

@@ -6,10 +6,10 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.backends.generative import GenerationBackend
 from aiserve.engine.batcher import Batcher, BatchPolicy
-from aiserve.engine.generation import Event, GenerationBackend, GenerationRequest
-from aiserve.engine.generator import Generator
-from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
+from aiserve.engine.protocol import Completed, EngineObserver, Event, GenerationRequest, NullObserver
+from aiserve.engine.scheduler import Scheduler
 from aiserve.errors import ModelNotReady
 
 
@@ -19,7 +19,7 @@ class Engine:
     def __init__(self, observer: EngineObserver | None = None) -> None:
         self._observer = observer or NullObserver()
         self._batchers: dict[str, Batcher] = {}
-        self._generators: dict[str, Generator] = {}
+        self._generators: dict[str, Scheduler] = {}
 
     async def __aenter__(self) -> Engine:
         return self
@@ -39,7 +39,7 @@ class Engine:
         """Start serving a loaded text-generation backend under `model_id`."""
         if model_id in self._generators:
             raise ValueError(f"the model {model_id!r} is already served; remove it first")
-        self._generators[model_id] = Generator(model_id, backend, max_queue=max_queue, observer=self._observer)
+        self._generators[model_id] = Scheduler(model_id, backend, max_queue=max_queue, observer=self._observer)
 
     async def stream(
         self, model_id: str, request: GenerationRequest, *, timeout_s: float

@@ -1,15 +1,53 @@
-"""The seams of the runtime: what the HTTP layer may rely on, and what observers receive."""
+"""The seams of the runtime: the request and event types the HTTP layer may rely on, the `EngineClient` it calls
+and what observers receive. A leaf: it imports nothing else of the engine."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from aiserve.engine.generation import Event, GenerationRequest
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """How to sample: temperature 0 is greedy."""
+
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """A plain prompt to continue, or a conversation `(role, text)` to answer with the model's chat template."""
+
+    prompt: str = ""
+    messages: tuple[tuple[str, str], ...] = ()
+    params: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Generated text, as it arrives."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The end of an answer: why it ended and the tokens it used."""
+
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+Event = Piece | Finished
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""`/v1/chat/completions` and `/v1/completions`, OpenAI-compatible, plus the course's `/v1/chat`."""
+"""`/v1/chat/completions` and `/v1/completions`, OpenAI-compatible, plus the simple `/v1/chat` (a message in, a reply
+out)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,7 +104,7 @@ class Usage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    """The course's `/v1/chat`: one message in, one reply out."""
+    """`/v1/chat`: one message in, one reply out."""
 
     message: str = Field(min_length=1, max_length=32_000)
     """What the user says."""
@@ -116,7 +117,7 @@ class ChatRequest(BaseModel):
 
 
 class ChatReply(BaseModel):
-    """The course's `/v1/chat` answer."""
+    """`/v1/chat`'s answer."""
 
     model: str
     """The model that answered."""
@@ -138,6 +139,8 @@ class ChatChoice(BaseModel):
     message: AssistantMessage
     finish_reason: str | None
     """`stop` (the answer ended or hit a stop string) or `length` (it ran out of tokens)."""
+    logprobs: Any | None = None
+    """Always null: log probabilities are not returned."""
 
 
 class ChatCompletion(BaseModel):
@@ -151,11 +154,15 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-class ChunkDelta(BaseModel):
-    """What one streamed chunk adds to the answer."""
+def _unset(value: object) -> bool:
+    return value is None
 
-    role: Literal["assistant"] | None = None
-    content: str | None = None
+
+class ChunkDelta(BaseModel):
+    """What one streamed chunk adds to the answer (unset fields are left out, as OpenAI's streams do)."""
+
+    role: Literal["assistant"] | None = Field(default=None, exclude_if=_unset)
+    content: str | None = Field(default=None, exclude_if=_unset)
 
 
 class ChunkChoice(BaseModel):
@@ -174,7 +181,8 @@ class ChatCompletionChunk(BaseModel):
     created: int
     model: str
     choices: list[ChunkChoice]
-    usage: Usage | None = None
+    usage: Usage | None = Field(default=None, exclude_if=_unset)
+    """Only in the last chunk, when `stream_options.include_usage` asked for it."""
 
 
 class CompletionChoice(BaseModel):
@@ -183,6 +191,8 @@ class CompletionChoice(BaseModel):
     index: int
     text: str
     finish_reason: str | None = None
+    logprobs: Any | None = None
+    """Always null: log probabilities are not returned."""
 
 
 class Completion(BaseModel):
@@ -193,4 +203,5 @@ class Completion(BaseModel):
     created: int
     model: str
     choices: list[CompletionChoice]
-    usage: Usage | None = None
+    usage: Usage | None = Field(default=None, exclude_if=_unset)
+    """Always in a whole answer; streamed, only in the last chunk when `stream_options.include_usage` asked."""

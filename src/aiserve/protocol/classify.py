@@ -1,23 +1,37 @@
-"""`/v1/classify` and `/v1/inspect`, on the course's contract."""
+"""`/v1/classify`, `/v1/inspect` and `/v2/classify`: images in, classes out."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ClassifyRequest(BaseModel):
-    """Classify one image, sent as base64 or a data URL (or as multipart field `file`)."""
+class ImageOptions(BaseModel):
+    """The fields sent beside one image: in its JSON body, or as multipart fields beside the file."""
 
     model_config = ConfigDict(extra="ignore")
 
+    filename: str | None = Field(default=None, max_length=1024)
+    """The image's file name, for the record."""
+
+
+class ImagePayload(BaseModel):
+    """One image in a JSON body."""
+
     image: str = Field(min_length=1)
     """The image: base64, or `data:image/...;base64,...`."""
+
+
+class ClassifyOptions(ImageOptions):
+    """How to classify an image."""
+
     model: str | None = Field(default=None, max_length=256)
     """Classifier id or alias; the server's default classifier when left out."""
     top_k: int | None = Field(default=None, ge=1, le=20)
     """How many predictions to return (default 5)."""
-    filename: str | None = Field(default=None, max_length=1024)
-    """The image's file name, for the record."""
+
+
+class ClassifyRequest(ClassifyOptions, ImagePayload):
+    """Classify one image, sent as base64 or a data URL (or as multipart field `file`)."""
 
 
 class Prediction(BaseModel):
@@ -38,11 +52,8 @@ class ClassifyResponse(BaseModel):
     """`top_k` predictions, sorted by confidence, descending."""
 
 
-class InspectRequest(BaseModel):
-    """Inspect one image."""
-
-    image: str = Field(min_length=1)
-    """The image: base64, or `data:image/...;base64,...`."""
+class InspectRequest(ImageOptions, ImagePayload):
+    """Inspect one image, sent as base64 or a data URL (or as multipart field `file`)."""
 
 
 class InspectResponse(BaseModel):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Scope = Literal["admin", "inference", "usage:read"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+"""`admin`: keys, users, models and anyone's usage; `inference`: the model routes; `usage:read`: one's own usage."""
 
 
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "monthly_requests", "monthly_tokens")

@@ -1,4 +1,4 @@
-"""`GET /v1/usage`: what a user (or one key) has used, with the course's fields first."""
+"""`GET /v1/usage`: what a user (or one key) has used, requests, success rate and latency first."""
 
 from __future__ import annotations
 

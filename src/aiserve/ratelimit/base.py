@@ -98,16 +98,3 @@ class RateLimiter(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
-
-
-def make_limiter(backend: str, redis_url: str | None, *, fail_open: bool) -> RateLimiter:
-    """The configured limiter."""
-    if backend == "redis":
-        if not redis_url:
-            raise ValueError("ratelimit.backend is 'redis' but ratelimit.redis_url is not set")
-        from aiserve.ratelimit.redis import RedisRateLimiter
-
-        return RedisRateLimiter(redis_url, fail_open=fail_open)
-    from aiserve.ratelimit.memory import MemoryRateLimiter
-
-    return MemoryRateLimiter()

@@ -53,8 +53,9 @@ class Plan:
         return next((limit for limit in self.limits if limit.name == name), None)
 
 
-def plan(key_id: int, limits: Limits, *, lease_s: float, now: datetime) -> Plan:
-    """The limits a request by key `key_id` must fit (the unset ones do not apply)."""
+def plan(key_id: int, limits: Limits, *, lease_s: float, now: datetime, tokens: bool = True) -> Plan:
+    """The limits a request by key `key_id` must fit (the unset ones do not apply; without `tokens`, for a request
+    that uses none, neither do the token limits)."""
     start, end = month(now)
     left = (end - now).total_seconds()
     label = f"{start:%Y-%m}"
@@ -65,6 +66,8 @@ def plan(key_id: int, limits: Limits, *, lease_s: float, now: datetime) -> Plan:
             chosen.append(Limit(name, key, kind, value, span, cost))
 
     add("requests", limits.requests_per_minute, f"rpm:{key_id}", "window", WINDOW_S, 1)
+    if not tokens:
+        limits = limits.model_copy(update={"tokens_per_minute": None, "monthly_tokens": None})
     add("tokens", limits.tokens_per_minute, f"tpm:{key_id}", "window", WINDOW_S, 0)
     add("concurrent", limits.max_concurrent, f"inflight:{key_id}", "lease", lease_s, 1)
     add("monthly_requests", limits.monthly_requests, f"mreq:{key_id}:{label}", "counter", left, 1)

@@ -5,48 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from dataclasses import replace
 
 from aiserve.engine.backends import AnyBackend, resolve_backend
+from aiserve.engine.backends.generative import GenerationBackend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
-from aiserve.engine.generation import GenerationBackend
 from aiserve.errors import ModelLoadFailed, ModelNotFound
 from aiserve.hardware import resolve_device
 from aiserve.registry.aliases import AliasBook, check_alias
 from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
 from aiserve.registry.prepare import model_dir, prepare
+from aiserve.registry.protocol import ModelEntry, ModelState
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ModelState(StrEnum):
-    """Where a model is in its life."""
-
-    LOADING = "loading"
-    READY = "ready"
-    FAILED = "failed"
-
-
-@dataclass(slots=True)
-class ModelEntry:
-    """A registered model and its state."""
-
-    spec: ModelSpec
-    state: ModelState = ModelState.LOADING
-    created: int = field(default_factory=lambda: int(time.time()))
-    error: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    runtime: str = ""
-    startup: bool = True
-    """Loaded at start (readiness waits for it), rather than later through the admin API."""
-    name: str = ""
-    """What clients call it: the bare id for the default version of an id (unless a movable alias of that name points
-    elsewhere), else `id@version`."""
 
 
 def find_spec(name: str, catalog: tuple[ModelSpec, ...] = BUILTIN) -> ModelSpec:
@@ -66,13 +40,14 @@ def load_backend(settings: Settings, spec: ModelSpec, *, warmup_batch: int) -> A
     cls = resolve_backend(spec.backend)
     device = resolve_device(spec.options.get("device") or settings.engine.device, cls.runtime)
     options = {**spec.options, "device": device}
-    if spec.task == "embeddings":
+    reads = cls.Options.model_fields  # the server's settings go to the backends whose options have them
+    if "truncate" in reads:
         options["truncate"] = settings.models.embeddings.truncate
-    elif spec.task == "classification":
+    if "max_pixels" in reads:
         options["max_pixels"] = settings.models.classification.max_image_pixels
-    elif spec.task == "chat":
+    if "slots" in reads:
         options.setdefault("slots", settings.models.chat.slots)  # 0: the runtime's own default
-    backend = cls(folder, threads=settings.cpu_threads(), options=options)
+    backend = cls(folder, threads=settings.cpu_threads(), options=options)  # checks the options: `InvalidOptions`
     backend.load()
     if isinstance(backend, GenerationBackend):
         backend.warmup()
@@ -244,9 +219,12 @@ class ModelRegistry:
         return load_backend(self._settings, spec, warmup_batch=self.policy_for(spec).max_batch_size)
 
     def policy_for(self, spec: ModelSpec) -> BatchPolicy:
-        """The engine's batch policy, with the model's own batch limit when it sets one."""
-        limit = spec.options.get("max_batch_size")
-        return replace(self.policy, max_batch_size=int(limit)) if limit else self.policy
+        """The engine's batch policy, with the model's own batch limit when it sets one (`InvalidOptions` when that
+        limit is not a whole number of at least 1)."""
+        from aiserve.engine.backends.options import batch_limit
+
+        limit = batch_limit(spec.options, model=spec.key)
+        return replace(self.policy, max_batch_size=limit) if limit else self.policy
 
     async def close(self) -> None:
         """Stop serving and release every model."""

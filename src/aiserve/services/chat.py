@@ -1,31 +1,51 @@
-"""Chat and text completions: check the request, generate on the engine, shape OpenAI's answers."""
+"""Chat and text completions: check the request, generate on the engine, answer in OpenAI's shapes (and the simple
+`/v1/chat` one), whole or as a stream of chunks.
+
+A streaming method is awaited once before its stream is handed out: a request that fails early (a prompt over the
+context window, a full queue) raises then, before the first byte is sent, and so gets a proper error status.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from aiserve.engine.generation import Event, Finished, GenerationRequest, Piece, SamplingParams
-from aiserve.engine.protocol import EngineClient
+from aiserve.engine.protocol import EngineClient, Event, Finished, GenerationRequest, Piece, SamplingParams
 from aiserve.errors import InvalidInput, ModelNotReady
-from aiserve.protocol.chat import ChatCompletionRequest, CompletionRequest, SamplingFields
-from aiserve.registry.registry import ModelEntry, ModelRegistry, ModelState
+from aiserve.protocol.chat import (
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatReply,
+    ChatRequest,
+    ChunkChoice,
+    ChunkDelta,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    SamplingFields,
+    Usage,
+)
+from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
+from aiserve.services.meter import Meter
 from aiserve.settings import Settings
 
 _ROLES = {"developer": "system"}
 
+C = TypeVar("C")
 
-def chat_model(registry: ModelRegistry, name: str | None) -> ModelEntry:
-    """The chat model named, or the server's default one; it must be ready."""
-    entry = registry.default_for("chat") if name is None else registry.resolve(name)
-    if entry.spec.task != "chat":
-        raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not a chat model.", param="model")
-    if entry.state is not ModelState.READY:
-        raise ModelNotReady(f"The model '{entry.name}' is {entry.state.value}.", retry_after=2.0)
-    return entry
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A whole answer."""
+
+    text: str
+    finished: Finished
 
 
 def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings) -> SamplingParams:
@@ -61,51 +81,171 @@ def text_generation(request: CompletionRequest, settings: Settings) -> Generatio
     return GenerationRequest(prompt=prompt, params=sampling(request, request.max_tokens, settings))
 
 
-@dataclass
-class Answer:
-    """A finished answer, for non-streaming responses."""
-
-    text: str
-    finished: Finished
-
-
-async def first_event(events: AsyncGenerator[Event, None]) -> Event:
-    """The first event: raises before any byte is sent when the request fails early (bad prompt, full queue)."""
-    return await anext(events)
-
-
-async def collect(events: AsyncGenerator[Event, None]) -> Answer:
-    """Gather a whole answer."""
-    parts: list[str] = []
-    async for event in events:
-        if isinstance(event, Piece):
-            parts.append(event.text)
-        else:
-            return Answer("".join(parts), event)
-    raise ModelNotReady("The answer ended early.")
-
-
-def generate(
-    engine: EngineClient, entry: ModelEntry, request: GenerationRequest, settings: Settings
-) -> AsyncGenerator[Event, None]:
-    """The engine's event stream for `request` on `entry`."""
-    return engine.stream(entry.spec.key, request, timeout_s=settings.server.request_timeout_s)
-
-
-def completion_id(kind: str) -> tuple[str, int]:
-    """A fresh id (`chatcmpl-…` or `cmpl-…`) and the creation time."""
-    return f"{kind}-{uuid.uuid4().hex}", int(time.time())
-
-
-def usage(finished: Finished) -> dict[str, Any]:
+def usage(finished: Finished) -> Usage:
     """OpenAI's usage object."""
-    return {
-        "prompt_tokens": finished.prompt_tokens,
-        "completion_tokens": finished.completion_tokens,
-        "total_tokens": finished.prompt_tokens + finished.completion_tokens,
-    }
+    total = finished.prompt_tokens + finished.completion_tokens
+    return Usage(prompt_tokens=finished.prompt_tokens, completion_tokens=finished.completion_tokens, total_tokens=total)
 
 
 def finish_reason(finished: Finished) -> str:
     """`stop` or `length`, as OpenAI names them."""
     return "length" if finished.finish_reason == "length" else "stop"
+
+
+def _ident(kind: str) -> tuple[str, int]:
+    """A fresh id (`chatcmpl-…` or `cmpl-…`) and the creation time."""
+    return f"{kind}-{uuid.uuid4().hex}", int(time.time())
+
+
+class ChatService:
+    """`/v1/chat/completions`, `/v1/completions`, `/v1/chat` and `/v1/chat/stream`."""
+
+    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
+        self._models = models
+        self._engine = engine
+        self._settings = settings
+
+    def _model(self, name: str | None, meter: Meter) -> ModelEntry:
+        """The chat model named, or the server's default one; it must be ready."""
+        entry = self._models.default_for("chat") if name is None else self._models.resolve(name)
+        meter.model = entry.spec.key
+        if entry.spec.task != "chat":
+            raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not a chat model.", param="model")
+        return require_ready(entry)
+
+    async def _events(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> AsyncGenerator[Event, None]:
+        """The engine's events for `request`, noting the answer's tokens for the meter."""
+        events = self._engine.stream(entry.spec.key, request, timeout_s=self._settings.server.request_timeout_s)
+        try:
+            async for event in events:
+                if isinstance(event, Finished):
+                    meter.input_tokens, meter.output_tokens = event.prompt_tokens, event.completion_tokens
+                yield event
+        finally:
+            await events.aclose()  # a client that left stops the model within one token
+
+    async def _whole(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> _Answer:
+        parts: list[str] = []
+        async for event in self._events(entry, request, meter):
+            if isinstance(event, Piece):
+                parts.append(event.text)
+            else:
+                return _Answer("".join(parts), event)
+        raise ModelNotReady("The answer ended early.")
+
+    async def complete_chat(self, request: ChatCompletionRequest, meter: Meter) -> ChatCompletion:
+        """A whole chat completion."""
+        entry = self._model(request.model, meter)
+        answer = await self._whole(entry, chat_generation(request, self._settings), meter)
+        cid, created = _ident("chatcmpl")
+        message = AssistantMessage(content=answer.text)
+        choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished))
+        return ChatCompletion(id=cid, created=created, model=entry.name, choices=[choice],
+                              usage=usage(answer.finished))  # fmt: skip
+
+    async def stream_chat(
+        self, request: ChatCompletionRequest, meter: Meter
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
+        """A chat completion as chunks: the assistant's role first, a piece of text each, the finish reason, then
+        the usage when `stream_options.include_usage` asks for it."""
+        entry = self._model(request.model, meter)
+        events = await _started(self._events(entry, chat_generation(request, self._settings), meter))
+        cid, created = _ident("chatcmpl")
+
+        def chunk(choices: list[ChunkChoice], answer_usage: Usage | None = None) -> ChatCompletionChunk:
+            return ChatCompletionChunk(id=cid, created=created, model=entry.name, choices=choices, usage=answer_usage)
+
+        def piece(event: Event) -> ChatCompletionChunk:
+            if isinstance(event, Piece):
+                return chunk([ChunkChoice(index=0, delta=ChunkDelta(content=event.text))])
+            return chunk([ChunkChoice(index=0, delta=ChunkDelta(), finish_reason=finish_reason(event))])
+
+        opening = chunk([ChunkChoice(index=0, delta=ChunkDelta(role="assistant", content=""))])
+        ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
+        return _chunks(events, piece, opening, ending)
+
+    async def complete_text(self, request: CompletionRequest, meter: Meter) -> Completion:
+        """A whole text completion."""
+        entry = self._model(request.model, meter)
+        answer = await self._whole(entry, text_generation(request, self._settings), meter)
+        cid, created = _ident("cmpl")
+        choice = CompletionChoice(index=0, text=answer.text, finish_reason=finish_reason(answer.finished))
+        return Completion(id=cid, created=created, model=entry.name, choices=[choice], usage=usage(answer.finished))
+
+    async def stream_text(self, request: CompletionRequest, meter: Meter) -> AsyncGenerator[Completion, None]:
+        """A text completion as chunks, then the usage when asked for."""
+        entry = self._model(request.model, meter)
+        events = await _started(self._events(entry, text_generation(request, self._settings), meter))
+        cid, created = _ident("cmpl")
+
+        def chunk(choices: list[CompletionChoice], answer_usage: Usage | None = None) -> Completion:
+            return Completion(id=cid, created=created, model=entry.name, choices=choices, usage=answer_usage)
+
+        def piece(event: Event) -> Completion:
+            if isinstance(event, Piece):
+                return chunk([CompletionChoice(index=0, text=event.text)])
+            return chunk([CompletionChoice(index=0, text="", finish_reason=finish_reason(event))])
+
+        ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
+        return _chunks(events, piece, None, ending)
+
+    async def reply(self, request: ChatRequest, meter: Meter) -> ChatReply:
+        """`/v1/chat`: the whole reply to one message."""
+        entry = self._model(request.model, meter)
+        answer = await self._whole(entry, _message(request), meter)
+        return ChatReply(model=entry.name, reply=answer.text)
+
+    async def stream_reply(self, request: ChatRequest, meter: Meter) -> AsyncGenerator[str, None]:
+        """`/v1/chat/stream`: the reply's text, piece by piece."""
+        entry = self._model(request.model, meter)
+        events = await _started(self._events(entry, _message(request), meter))
+        return _texts(events)
+
+
+def _message(request: ChatRequest) -> GenerationRequest:
+    params = SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature)
+    return GenerationRequest(messages=(("user", request.message),), params=params)
+
+
+async def _started(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
+    """`events` once its first event has arrived (raising now if the request failed early), that event included."""
+    first = await anext(events)
+
+    async def replay() -> AsyncGenerator[Event, None]:
+        try:
+            yield first
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+
+    return replay()
+
+
+async def _chunks(
+    events: AsyncGenerator[Event, None],
+    piece: Callable[[Event], C],
+    opening: C | None,
+    ending: Callable[[Finished], C] | None,
+) -> AsyncGenerator[C, None]:
+    try:
+        if opening is not None:
+            yield opening
+        async for event in events:
+            yield piece(event)
+            if isinstance(event, Finished):
+                if ending is not None:
+                    yield ending(event)
+                return
+    finally:
+        await events.aclose()
+
+
+async def _texts(events: AsyncGenerator[Event, None]) -> AsyncGenerator[str, None]:
+    try:
+        async for event in events:
+            if not isinstance(event, Piece):
+                return
+            yield event.text
+    finally:
+        await events.aclose()

@@ -1,28 +1,15 @@
-"""Create embeddings: check the input, queue it on the model, and render OpenAI's response."""
+"""Create embeddings: check the input, queue it on the model, and answer in OpenAI's shape."""
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-
-import orjson
 
 from aiserve.engine.protocol import EmbeddingOutput, EngineClient
-from aiserve.errors import InvalidInput, ModelNotReady
-from aiserve.protocol.embeddings import EmbeddingRequest
-from aiserve.registry.registry import ModelEntry, ModelState
+from aiserve.errors import InvalidInput
+from aiserve.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
+from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
+from aiserve.services.meter import Meter
 from aiserve.settings import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingResult:
-    """The rendered response body and where the time went."""
-
-    model: str
-    body: bytes
-    queue_s: float
-    inference_s: float
-    tokens: int
 
 
 def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
@@ -47,36 +34,50 @@ def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
     return texts
 
 
-async def create_embeddings(
-    request: EmbeddingRequest, entry: ModelEntry, *, engine: EngineClient, settings: Settings
-) -> EmbeddingResult:
-    """Embed the request's texts on the model `entry` and render the response body."""
-    if entry.spec.task != "embeddings":
-        raise InvalidInput(f"'{request.model}' is a {entry.spec.task} model, not an embedding model.", param="model")
-    dims = entry.info.get("dimensions")
-    if request.dimensions is not None and dims is not None and request.dimensions != dims:
-        raise InvalidInput(
-            f"'{entry.name}' makes {dims}-dimensional vectors; 'dimensions' must be {dims}.", param="dimensions"
-        )
-    texts = texts_of(request, settings.models.embeddings.max_inputs_per_request)
-    if entry.state is not ModelState.READY:
-        raise ModelNotReady(f"The model '{entry.name}' is {entry.state.value}.", retry_after=2.0)
-    done = await engine.run(entry.spec.key, texts, timeout_s=settings.server.request_timeout_s)
-    body = render(done.outputs, entry.name, base64_=request.encoding_format == "base64")
-    tokens = sum(o.tokens for o in done.outputs)
-    return EmbeddingResult(entry.name, body, done.queue_s, done.inference_s, tokens)
+class EmbeddingService:
+    """`POST /v1/embeddings`."""
+
+    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
+        self._models = models
+        self._engine = engine
+        self._settings = settings
+
+    @staticmethod
+    def _check(request: EmbeddingRequest, entry: ModelEntry) -> None:
+        if entry.spec.task != "embeddings":
+            raise InvalidInput(
+                f"'{request.model}' is a {entry.spec.task} model, not an embedding model.", param="model"
+            )
+        dims = entry.info.get("dimensions")
+        if request.dimensions is not None and dims is not None and request.dimensions != dims:
+            raise InvalidInput(
+                f"'{entry.name}' makes {dims}-dimensional vectors; 'dimensions' must be {dims}.", param="dimensions"
+            )
+
+    async def create(self, request: EmbeddingRequest, meter: Meter) -> EmbeddingResponse:
+        """Embed the request's texts."""
+        entry = self._models.resolve(request.model)
+        meter.model = entry.spec.key
+        self._check(request, entry)
+        texts = texts_of(request, self._settings.models.embeddings.max_inputs_per_request)
+        require_ready(entry)
+        done = await self._engine.run(entry.spec.key, texts, timeout_s=self._settings.server.request_timeout_s)
+        meter.timed(done.queue_s, done.inference_s)
+        response = answer(done.outputs, entry.name, base64_=request.encoding_format == "base64")
+        meter.input_tokens = response.usage.prompt_tokens
+        return response
 
 
-def render(outputs: list[EmbeddingOutput], model: str, *, base64_: bool) -> bytes:
-    """OpenAI's embeddings body; vectors are serialised straight from numpy."""
+def answer(outputs: list[EmbeddingOutput], model: str, *, base64_: bool) -> EmbeddingResponse:
+    """OpenAI's embeddings answer, built without validation: each `embedding` is the engine's float32 numpy vector
+    itself (or its base64), for the transport to write straight from numpy (`api.responses.array_response`: five
+    times faster than converting thousands of floats to Python and half the bytes)."""
     data = [
-        {
-            "object": "embedding",
-            "index": i,
-            "embedding": base64.b64encode(o.vector.astype("<f4").tobytes()).decode() if base64_ else o.vector,
-        }
+        Embedding.model_construct(
+            index=i, embedding=base64.b64encode(o.vector.astype("<f4").tobytes()).decode() if base64_ else o.vector
+        )
         for i, o in enumerate(outputs)
     ]
     tokens = sum(o.tokens for o in outputs)
-    body = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    usage = EmbeddingUsage.model_construct(prompt_tokens=tokens, total_tokens=tokens)
+    return EmbeddingResponse.model_construct(data=data, model=model, usage=usage)

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from aiserve.auth import keys
+from aiserve import apikeys as keys
 from aiserve.errors import Conflict, NotFound
-from aiserve.protocol.keys import Limits
+from aiserve.protocol.keys import SCOPES, Limits, Scope
 from aiserve.usage.tables import ApiKey, User, utcnow
 
 BOOTSTRAP_USER = "admin"
@@ -46,7 +46,7 @@ async def create_key(
     *,
     user: User,
     name: str = "",
-    scopes: Sequence[keys.Scope] = ("inference", "usage:read"),
+    scopes: Sequence[Scope] = ("inference", "usage:read"),
     expires_at: datetime | None = None,
     plaintext: str | None = None,
     limits: Limits | None = None,
@@ -111,5 +111,5 @@ async def bootstrap_admin(session: AsyncSession, *, plaintext: str | None = None
     user = await session.scalar(select(User).where(User.name == BOOTSTRAP_USER))
     if user is None:
         user = await create_user(session, name=BOOTSTRAP_USER)
-    _, made = await create_key(session, user=user, name="bootstrap", scopes=keys.SCOPES, plaintext=plaintext)
+    _, made = await create_key(session, user=user, name="bootstrap", scopes=SCOPES, plaintext=plaintext)
     return made

@@ -9,16 +9,26 @@ from typing import Any
 import pytest
 
 import aiserve.errors as errors_module
-from aiserve.api.errors import ERROR_TABLE, domain_error_response, error_response
+from aiserve.api.errors import ERROR_TABLE, error_response
 from aiserve.errors import (
     AiserveError,
+    ClientDisconnected,
     DeadlineExceeded,
+    Forbidden,
     InvalidInput,
+    InvalidJson,
+    MethodNotAllowed,
     ModelFailed,
     ModelNotFound,
     ModelNotReady,
+    NotFound,
     Overloaded,
     PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
+    SchemaViolation,
+    ShuttingDown,
+    Unauthenticated,
     Unavailable,
 )
 
@@ -49,20 +59,35 @@ def assert_envelope(body: dict[str, Any], *, message: str, type_: str, code: str
         (Unavailable("down", retry_after=2.0), 503, "service_unavailable", "unavailable", None),
         (DeadlineExceeded("too slow"), 504, "timeout_error", "deadline_exceeded", None),
         (ModelFailed("broken"), 500, "server_error", "model_failed", None),
+        (InvalidJson("not json"), 400, "invalid_request_error", "invalid_json", None),
+        (Unauthenticated("Invalid API key"), 401, "invalid_request_error", "invalid_api_key", None),
+        (Forbidden("no scope"), 403, "permission_error", "insufficient_scope", None),
+        (NotFound("no route"), 404, "invalid_request_error", "not_found", None),
+        (MethodNotAllowed("GET is not allowed"), 405, "invalid_request_error", "method_not_allowed", None),
+        (RateLimited("slow down", limit="tokens", retry_after=3), 429, "tokens", "rate_limit_exceeded", None),
+        (
+            QuotaExceeded("spent", limit="monthly_tokens", retry_after=9),
+            429,
+            "insufficient_quota",
+            "insufficient_quota",
+            None,
+        ),
+        (ShuttingDown("stopping"), 503, "service_unavailable", "shutting_down", None),
+        (ClientDisconnected(), 499, "invalid_request_error", "cancelled", None),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, AiserveError) else None,
 )
 def test_domain_error_maps_to_status_and_envelope(
     exc: AiserveError, status: int, type_: str, code: str, param: str | None
 ) -> None:
-    response = domain_error_response(exc)
+    response = error_response(exc)
     assert response.status_code == status
     assert response.media_type == "application/json"
     assert_envelope(body_of(response), message=exc.message, type_=type_, code=code, param=param)
 
 
 def test_model_not_found_names_the_model() -> None:
-    body = body_of(domain_error_response(ModelNotFound("gpt-9")))
+    body = body_of(error_response(ModelNotFound("gpt-9")))
     assert "gpt-9" in body["error"]["message"]
 
 
@@ -70,9 +95,9 @@ def test_model_not_found_names_the_model() -> None:
     ("retry_after", "header"),
     [(2.0, "2"), (2.3, "3"), (0.2, "1"), (0.0, "1"), (1.0, "1"), (59.01, "60")],
 )
-@pytest.mark.parametrize("cls", [Overloaded, ModelNotReady, Unavailable])
+@pytest.mark.parametrize("cls", [Overloaded, ModelNotReady, ShuttingDown, Unavailable])
 def test_unavailable_errors_carry_retry_after(cls: type[Unavailable], retry_after: float, header: str) -> None:
-    response = domain_error_response(cls("later", retry_after=retry_after))
+    response = error_response(cls("later", retry_after=retry_after))
     assert response.status_code == 503
     assert response.headers["retry-after"] == header
 
@@ -83,11 +108,11 @@ def test_unavailable_errors_carry_retry_after(cls: type[Unavailable], retry_afte
     ids=lambda e: type(e).__name__,
 )
 def test_other_errors_have_no_retry_after(exc: AiserveError) -> None:
-    assert "retry-after" not in domain_error_response(exc).headers
+    assert "retry-after" not in error_response(exc).headers
 
 
 def test_unlisted_domain_error_is_an_internal_error() -> None:
-    response = domain_error_response(AiserveError("strange"))
+    response = error_response(AiserveError("strange"))
     assert response.status_code == 500
     assert_envelope(body_of(response), message="strange", type_="server_error", code="internal_error", param=None)
 
@@ -109,18 +134,25 @@ def test_table_lists_subclasses_before_their_bases() -> None:
             assert not issubclass(later, earlier), f"{later.__name__} is shadowed by {earlier.__name__}"
 
 
-def test_error_response_keeps_explicit_detail_and_headers() -> None:
-    detail = [{"loc": ["body", "input"], "msg": "field required"}]
+def test_schema_violation_lists_each_field_and_extra_headers_are_kept() -> None:
+    detail = [{"loc": ["body", "input"], "msg": "field required", "type": "missing"}]
     response = error_response(
-        422,
-        "input: field required",
-        type_="invalid_request_error",
-        code="validation_error",
-        detail=detail,
-        headers={"X-Test": "1"},
+        SchemaViolation("input: field required", param="input", errors=detail), headers={"X-Test": "1"}
     )
     body = body_of(response)
     assert response.status_code == 422
     assert body["detail"] == detail
-    assert body["error"]["message"] == "input: field required"
+    assert body["error"] == {"message": "input: field required", "type": "invalid_request_error", "param": "input",
+                             "code": "validation_error"}  # fmt: skip
     assert response.headers["x-test"] == "1"
+
+
+def test_unauthenticated_asks_for_a_bearer_key() -> None:
+    assert error_response(Unauthenticated("Invalid API key")).headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("cls", [RateLimited, QuotaExceeded])
+def test_limits_carry_retry_after(cls: type[RateLimited]) -> None:
+    response = error_response(cls("later", limit="requests", retry_after=7.2))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "8"

@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiserve.engine.generation import (
-    Event,
-    Finished,
-    GenerationBackend,
-    GenerationRequest,
-    Piece,
-    SamplingParams,
-)
-from aiserve.engine.generator import Generator
+from aiserve.engine.backends.generative import GenerationBackend
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.scheduler import Scheduler
 from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
 
 pytestmark = pytest.mark.unit
@@ -62,7 +56,7 @@ class CountingBackend(GenerationBackend):
         yield Finished("length", 1, request.params.max_tokens)
 
 
-async def collect(gen: Generator, prompt: str, tokens: int = 3, timeout_s: float = 30) -> list[Event]:
+async def collect(gen: Scheduler, prompt: str, tokens: int = 3, timeout_s: float = 30) -> list[Event]:
     request = GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=tokens))
     return [event async for event in gen.stream(request, timeout_s=timeout_s)]
 
@@ -70,7 +64,7 @@ async def collect(gen: Generator, prompt: str, tokens: int = 3, timeout_s: float
 @pytest.mark.asyncio
 async def test_answers_stream_in_order_and_requests_run_first_come_first_served() -> None:
     backend = CountingBackend()
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         first, second = await asyncio.gather(collect(gen, "a"), collect(gen, "b"))
         await gen.close()
@@ -84,7 +78,7 @@ async def test_answers_stream_in_order_and_requests_run_first_come_first_served(
 async def test_full_queue_is_refused_before_the_backend_sees_the_prompt() -> None:
     gate = threading.Event()
     backend = CountingBackend(gate)
-    gen = Generator("m", backend, max_queue=2)
+    gen = Scheduler("m", backend, max_queue=2)
     async with asyncio.timeout(GUARD_S):
         running = [asyncio.ensure_future(collect(gen, p)) for p in ("a", "b")]
         await asyncio.sleep(0.05)
@@ -100,7 +94,7 @@ async def test_full_queue_is_refused_before_the_backend_sees_the_prompt() -> Non
 async def test_leaving_the_stream_stops_generation_within_a_step() -> None:
     gate = threading.Event()
     backend = CountingBackend(gate)
-    gen = Generator("m", backend, max_queue=4)
+    gen = Scheduler("m", backend, max_queue=4)
     async with asyncio.timeout(GUARD_S):
         stream = gen.stream(GenerationRequest(prompt="long", params=SamplingParams(max_tokens=10_000)), timeout_s=30)
         gate.set()
@@ -114,7 +108,7 @@ async def test_leaving_the_stream_stops_generation_within_a_step() -> None:
 @pytest.mark.asyncio
 async def test_deadline_and_errors_reach_the_caller() -> None:
     gate = threading.Event()
-    gen = Generator("m", CountingBackend(gate), max_queue=4)
+    gen = Scheduler("m", CountingBackend(gate), max_queue=4)
     async with asyncio.timeout(GUARD_S):
         threading.Timer(0.3, gate.set).start()
         with pytest.raises(DeadlineExceeded):
@@ -130,7 +124,7 @@ async def test_deadline_and_errors_reach_the_caller() -> None:
 @pytest.mark.asyncio
 async def test_messages_use_the_chat_template() -> None:
     backend = CountingBackend()
-    gen = Generator("m", backend, max_queue=4)
+    gen = Scheduler("m", backend, max_queue=4)
     request = GenerationRequest(messages=(("system", "be brief"), ("user", "hi")), params=SamplingParams(max_tokens=1))
     async with asyncio.timeout(GUARD_S):
         events = [event async for event in gen.stream(request, timeout_s=30)]
@@ -143,7 +137,7 @@ async def test_messages_use_the_chat_template() -> None:
 async def test_a_request_queued_behind_a_stuck_one_still_times_out() -> None:
     gate = threading.Event()
     backend = CountingBackend(gate)
-    gen = Generator("m", backend, max_queue=4)
+    gen = Scheduler("m", backend, max_queue=4)
     async with asyncio.timeout(GUARD_S):
         stuck = asyncio.ensure_future(collect(gen, "stuck", tokens=2))
         await asyncio.to_thread(backend.started.wait, GUARD_S)
@@ -160,7 +154,7 @@ async def test_slots_run_answers_side_by_side() -> None:
     gate = threading.Event()
     backend = CountingBackend(gate)
     backend.slots = 2
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         streams = [asyncio.ensure_future(collect(gen, p, tokens=2)) for p in ("a", "b", "c")]
         while len(backend.prompts) < 2:

@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiserve.engine.generation import (
-    Event,
-    Finished,
-    GenerationRequest,
-    Piece,
-    SamplingParams,
-    Sequence,
-    SteppedBackend,
-)
-from aiserve.engine.generator import Generator
+from aiserve.engine.backends.generative import Decoding, SteppedBackend
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.scheduler import Scheduler
 from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed
 
 pytestmark = pytest.mark.unit
@@ -39,8 +32,8 @@ class Letters(SteppedBackend):
         self.eos_tokens = frozenset({EOS})
         self.gate = gate
         self.batches: list[int] = []
-        self.running: list[Sequence] = []
-        self.plans: dict[Sequence, list[int]] = {}
+        self.running: list[Decoding] = []
+        self.plans: dict[Decoding, list[int]] = {}
         self.fail_step = False
 
     def load(self) -> None:
@@ -52,11 +45,11 @@ class Letters(SteppedBackend):
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(chr(96 + t) for t in tokens)
 
-    def begin(self, request: GenerationRequest) -> Sequence:
+    def begin(self, request: GenerationRequest) -> Decoding:
         prompt = self.prompt_of(request)
         if prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
-        sequence = Sequence(request, prompt_tokens=len(prompt))
+        sequence = Decoding(request, prompt_tokens=len(prompt))
         self.plans[sequence] = [ord(c) - 96 for c in prompt] + [EOS]
         self.running.append(sequence)
         self.accept(sequence, self.plans[sequence].pop(0))
@@ -71,7 +64,7 @@ class Letters(SteppedBackend):
         for sequence in self.running:
             self.accept(sequence, self.plans[sequence].pop(0))
 
-    def end(self, sequence: Sequence) -> None:
+    def end(self, sequence: Decoding) -> None:
         if sequence in self.plans:
             self.running.remove(sequence)
             del self.plans[sequence]
@@ -81,7 +74,7 @@ def ask(prompt: str, max_tokens: int = 100, stop: tuple[str, ...] = ()) -> Gener
     return GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=max_tokens, stop=stop))
 
 
-async def collect(gen: Generator, request: GenerationRequest, timeout_s: float = 30) -> list[Event]:
+async def collect(gen: Scheduler, request: GenerationRequest, timeout_s: float = 30) -> list[Event]:
     return [event async for event in gen.stream(request, timeout_s=timeout_s)]
 
 
@@ -93,7 +86,7 @@ def text(events: list[Event]) -> str:
 async def test_running_answers_share_every_step() -> None:
     gate = threading.Event()
     backend = Letters(gate=gate)
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         answers = [asyncio.ensure_future(collect(gen, ask(p))) for p in ("abcdefgh", "ijkl", "mn")]
         while gen.waiting < 3:
@@ -111,7 +104,7 @@ async def test_running_answers_share_every_step() -> None:
 async def test_beyond_max_running_requests_wait_and_join_when_a_row_frees() -> None:
     gate = threading.Event()
     backend = Letters(max_running=2, gate=gate)
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         answers = [asyncio.ensure_future(collect(gen, ask(p))) for p in ("ab", "cdefgh", "ij")]
         while gen.waiting < 3:
@@ -129,7 +122,7 @@ async def test_beyond_max_running_requests_wait_and_join_when_a_row_frees() -> N
 async def test_leaving_a_stream_frees_its_row_within_a_step() -> None:
     gate = threading.Event()
     backend = Letters(gate=gate)
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         stream = gen.stream(ask("abcdefghijklmnopqrstuvwxyz" * 20), timeout_s=30)
         assert isinstance(await anext(stream), Piece)  # the first letter comes with the prefill; step 1 is held
@@ -146,7 +139,7 @@ async def test_leaving_a_stream_frees_its_row_within_a_step() -> None:
 async def test_errors_fail_their_requests_and_the_loop_keeps_serving() -> None:
     gate = threading.Event()
     backend = Letters(gate=gate)
-    gen = Generator("m", backend, max_queue=8)
+    gen = Scheduler("m", backend, max_queue=8)
     async with asyncio.timeout(GUARD_S):
         with pytest.raises(InvalidInput, match="too long"):
             await collect(gen, ask("too long"))

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
 from aiserve.api.cancellation import cancel_on_disconnect
-from aiserve.api.deps import ServicesDep
+from aiserve.api.deps import RecordDep, ServicesDep
+from aiserve.api.policy import Metering, policy
+from aiserve.api.responses import model_response
 from aiserve.protocol.classify import ClassifyBatchRequest, ClassifyBatchResponse
-from aiserve.services.classify import classifier, classify_many
 
 router = APIRouter(prefix="/v2", tags=["classify"])
 
 
-@router.post("/classify", operation_id="classify-batch")
-async def classify_batch(body: ClassifyBatchRequest, request: Request, services: ServicesDep) -> ClassifyBatchResponse:
+@router.post("/classify", operation_id="classify-batch", response_model=ClassifyBatchResponse)
+@policy("inference", Metering.IMAGES)
+async def classify_batch(
+    body: ClassifyBatchRequest, request: Request, record: RecordDep, services: ServicesDep
+) -> Response:
     """Classify up to 64 images; each result stands alone, so one bad image does not fail the others."""
-    entry = classifier(services.registry, body.model)
-    request.state.model = entry.spec.key
-    result = await cancel_on_disconnect(
-        request,
-        classify_many(body.images, entry, top_k=body.top_k, engine=services.engine, settings=services.settings),
-    )
-    request.state.images = sum(item.error is None for item in result.results)  # the ones classified
-    return result
+    return model_response(await cancel_on_disconnect(request, services.classify.classify_many(body, record)), record)

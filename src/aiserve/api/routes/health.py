@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from aiserve import __version__
 from aiserve.api.deps import ServicesDep
-from aiserve.errors import ModelNotReady, Unavailable
+from aiserve.api.policy import public
+from aiserve.errors import ModelNotReady, ShuttingDown
+from aiserve.protocol.health import Liveness, Readiness, Welcome
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/", operation_id="health-welcome")
-async def welcome() -> dict[str, str]:
+@public
+async def welcome() -> Welcome:
     """A welcome message: the server is up."""
-    return {"message": "Welcome to aiserve, your own AI API server!", "version": __version__, "docs": "/docs"}
+    return Welcome(message="Welcome to aiserve, your own AI API server!", version=__version__, docs="/docs")
 
 
 @router.get("/health", operation_id="health-live")
-async def health() -> dict[str, str]:
+@public
+async def health() -> Liveness:
     """Liveness: the process answers. Does not depend on models."""
-    return {"status": "ok"}
+    return Liveness()
 
 
 @router.get("/ready", operation_id="health-ready", responses={503: {"description": "Models are still loading."}})
-async def ready(services: ServicesDep) -> JSONResponse:
+@public
+async def ready(services: ServicesDep) -> Readiness:
     """Readiness: 200 once every model is loaded and warmed, else 503 with Retry-After (also while the server
     drains to stop)."""
     if services.drain.draining:
-        raise Unavailable("The server is shutting down.", retry_after=1.0)
+        raise ShuttingDown("The server is shutting down.", retry_after=1.0)
     models = {e.name: e.state.value for e in services.registry.entries()}
     if not services.registry.ready:
         failed = [m for m, state in models.items() if state == "failed"]
@@ -38,10 +42,11 @@ async def ready(services: ServicesDep) -> JSONResponse:
             f"Models failed to load: {', '.join(failed)}." if failed else "Models are still loading.",
             retry_after=5.0 if failed else 1.0,
         )
-    return JSONResponse({"status": "ready", "models": models})
+    return Readiness(models=models)
 
 
 @router.get("/metrics", operation_id="health-metrics", include_in_schema=False)
+@public
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics."""
     if not services.settings.observability.metrics_enabled:

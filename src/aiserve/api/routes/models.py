@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from aiserve.api.deps import ServicesDep
+from aiserve.api.policy import policy
 from aiserve.protocol.models import ModelCard, ModelList
-from aiserve.registry.registry import ModelEntry, ModelRegistry
+from aiserve.registry.protocol import ModelEntry, ModelLookup
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
-def card(entry: ModelEntry, registry: ModelRegistry) -> ModelCard:
+def card(entry: ModelEntry, registry: ModelLookup) -> ModelCard:
     """A registry entry as the API shows it, with its static aliases and the movable ones pointing at it."""
     return ModelCard(
         id=entry.name,
@@ -30,12 +31,14 @@ def card(entry: ModelEntry, registry: ModelRegistry) -> ModelCard:
 
 
 @router.get("/models", operation_id="models-list")
+@policy("inference")
 async def list_models(services: ServicesDep) -> ModelList:
     """Every model, whatever its state."""
     return ModelList(data=[card(e, services.registry) for e in services.registry.entries()])
 
 
 @router.get("/models/{model:path}", operation_id="models-retrieve")
+@policy("inference")
 async def retrieve_model(model: str, services: ServicesDep) -> ModelCard:
     """One model by id or alias; 404 if unknown."""
     return card(services.registry.resolve(model), services.registry)

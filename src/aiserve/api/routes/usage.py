@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from aiserve.api.deps import ServicesDep
-from aiserve.auth.principal import Principal
-from aiserve.errors import Forbidden, InvalidInput
+from aiserve.api.deps import PrincipalDep, ServicesDep
+from aiserve.api.policy import policy
+from aiserve.errors import Forbidden
 from aiserve.protocol.usage import UsageReport
 from aiserve.usage import repository
 from aiserve.usage.reports import summarize
@@ -17,8 +17,9 @@ router = APIRouter(prefix="/v1", tags=["usage"])
 
 
 @router.get("/usage", operation_id="usage-get")
+@policy("usage:read")
 async def usage(
-    request: Request,
+    principal: PrincipalDep,
     services: ServicesDep,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -27,9 +28,6 @@ async def usage(
 ) -> UsageReport:
     """Requests, success rate, response time, tokens and images over `[start, end)` (ISO 8601), by model and by
     day. `user` (a name) and `key` (an id or prefix) need an admin key; without them the report is the caller's."""
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:
-        raise InvalidInput("Usage is counted per API key; this server runs without keys (auth.enabled is false).")
     if (user or key) and not principal.allows("admin"):
         raise Forbidden("Only an admin key may ask for another user's or key's usage.", param="user")
     async with services.sessions() as session:

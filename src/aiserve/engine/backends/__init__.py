@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
-from aiserve.engine.generation import GenerationBackend
+from aiserve.engine.backends.generative import GenerationBackend
 
 BACKENDS: dict[str, str] = {
     "onnx-embedding": "aiserve.engine.backends.onnx_embedding:OnnxEmbeddingBackend",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from aiserve.engine.backends.options import BackendOptions
 from aiserve.engine.runtime import Runtime
 from aiserve.errors import AiserveError
 
@@ -21,6 +22,9 @@ class ModelBackend(Runtime, ABC, Generic[In, Batch, Raw, Out]):
     `postprocess` returns one entry per input: the output, or an `AiserveError` for an input that cannot be
     served (so one bad input fails its own request, not the whole batch).
     """
+
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The options this backend reads; a subclass names its own and checks them with `Options.parse` when built."""
 
     @abstractmethod
     def load(self) -> None:

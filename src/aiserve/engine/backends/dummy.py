@@ -10,22 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.backends.options import BackendOptions
 from aiserve.engine.protocol import EmbeddingOutput
 from aiserve.errors import AiserveError, InvalidInput
 
 
+class DummyOptions(BackendOptions):
+    """What the fake backend reads."""
+
+    delay_s: float = Field(default=0.0, ge=0)
+    """Seconds each batch takes."""
+
+
 class DummyBackend(ModelBackend[str, list[str], list[EmbeddingOutput], EmbeddingOutput]):
-    """Embeds a string as 8 numbers from its CRC. Options: `delay_s` per batch; the input `"bad"` fails alone,
+    """Embeds a string as 8 numbers from its CRC (options: `DummyOptions`). The input `"bad"` fails alone,
     the input `"boom"` makes the whole batch raise. `batches` records every batch size it ran."""
 
     task = "embeddings"
     runtime = "dummy"
+    Options = DummyOptions
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
-        self.delay_s = float(self.options.get("delay_s", 0.0))
+        self.opts = DummyOptions.parse(options, model=model_dir.name)
         self.batches: list[int] = []
         self.started = threading.Event()
         self.loaded = False
@@ -44,8 +54,8 @@ class DummyBackend(ModelBackend[str, list[str], list[EmbeddingOutput], Embedding
         self.batches.append(len(batch))
         if "boom" in batch:
             raise RuntimeError("boom")
-        if self.delay_s:
-            time.sleep(self.delay_s)
+        if self.opts.delay_s:
+            time.sleep(self.opts.delay_s)
         rng = [np.random.default_rng(zlib.crc32(s.encode())) for s in batch]
         return [
             EmbeddingOutput(vector=r.standard_normal(8).astype(np.float32), tokens=len(s.split()))

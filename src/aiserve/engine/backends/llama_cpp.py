@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from aiserve.engine.generation import GenerationRequest, SamplingParams, Sequence, SteppedBackend
+from aiserve.engine.backends.generative import Decoding, SteppedBackend
+from aiserve.engine.backends.options import ChatOptions
+from aiserve.engine.protocol import GenerationRequest, SamplingParams
 from aiserve.errors import InvalidInput
 
 
@@ -30,24 +32,29 @@ class _Place:
     rng: np.random.Generator
 
 
+class LlamaCppOptions(ChatOptions):
+    """What llama.cpp reads: `context_window` and `slots` (default 8), each slot with its own `context_window` of
+    key/value cache in one context over the memory-mapped weights."""
+
+
 class LlamaCppBackend(SteppedBackend):
     """`model.gguf` in the model folder; the prompt is built with the chat template stored in the GGUF.
 
-    Options: `context_window` (tokens per answer, default 2048); `slots` (answers decoded together, default 8),
-    each with its own `context_window` of key/value cache in one context over the memory-mapped weights.
+    Options: `LlamaCppOptions`.
     """
 
     runtime = "llama.cpp"
+    Options = LlamaCppOptions
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
-        self.context_window = int(self.options.get("context_window", 2048))
-        self.max_running = max(1, int(self.options.get("slots") or 8))
+        self.opts = LlamaCppOptions.parse(options, model=model_dir.name)
+        self.max_running = self.opts.slots or 8
         self._llm: Any = None
         self._ctx: Any = None
         self._batch: Any = None
         self._format: Any = None
-        self._places: dict[Sequence, _Place] = {}
+        self._places: dict[Decoding, _Place] = {}
         self._free: list[int] = []
         self._held: list[list[int]] = []
         """The tokens whose keys and values each sequence holds, kept after its answer ends."""
@@ -76,7 +83,7 @@ class LlamaCppBackend(SteppedBackend):
         bos = llm.detokenize([llm.token_bos()], special=True).decode(errors="ignore")
         self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = self.context_window * self.max_running
+        params.n_ctx = self.opts.context_window * self.max_running
         params.n_seq_max = self.max_running
         params.kv_unified = False  # each sequence gets its own context_window of cache
         params.n_batch = params.n_ubatch = 512
@@ -106,17 +113,17 @@ class LlamaCppBackend(SteppedBackend):
         raw: bytes = self._llm.detokenize(tokens)
         return raw.decode("utf-8", errors="replace")
 
-    def begin(self, request: GenerationRequest) -> Sequence:
+    def begin(self, request: GenerationRequest) -> Decoding:
         """Tokenise, check the window, prefill a free sequence and choose the first token."""
         params = request.params
         tokens: list[int] = self._llm.tokenize(self.prompt_of(request).encode(), add_bos=False, special=True)
         if not tokens:
             raise InvalidInput("The prompt is empty.", param="prompt")
-        if len(tokens) + params.max_tokens > self.context_window:
+        if len(tokens) + params.max_tokens > self.opts.context_window:
             raise InvalidInput(
                 f"The prompt has {len(tokens)} tokens and max_tokens is {params.max_tokens}: "
                 f"{len(tokens) + params.max_tokens} is more than the model's context window of "
-                f"{self.context_window} tokens.",
+                f"{self.opts.context_window} tokens.",
                 param="max_tokens",
             )
         seq_id, reused = self._reuse(tokens)
@@ -127,7 +134,7 @@ class LlamaCppBackend(SteppedBackend):
             self._forget(seq_id)
             self._free.append(seq_id)
             raise
-        sequence = Sequence(request, prompt_tokens=len(tokens))
+        sequence = Decoding(request, prompt_tokens=len(tokens))
         self._places[sequence] = _Place(seq_id, len(tokens), -1, np.random.default_rng(params.seed))
         self._choose(sequence, self._logits(last))
         return sequence
@@ -182,7 +189,7 @@ class LlamaCppBackend(SteppedBackend):
             place.length += 1
             self._choose(sequence, self._logits(i))
 
-    def end(self, sequence: Sequence) -> None:
+    def end(self, sequence: Decoding) -> None:
         """Free the answer's sequence; its cache stays for a prompt that starts the same way."""
         place = self._places.pop(sequence, None)
         if place is not None:
@@ -202,14 +209,14 @@ class LlamaCppBackend(SteppedBackend):
     def _logits(self, index: int) -> NDArray[np.float32]:
         return np.ctypeslib.as_array(self._ctx.get_logits_ith(index), shape=(self._llm.n_vocab(),))
 
-    def _choose(self, sequence: Sequence, logits: NDArray[np.float32]) -> None:
+    def _choose(self, sequence: Decoding, logits: NDArray[np.float32]) -> None:
         place = self._places[sequence]
         place.next_token = _sample(logits, sequence.request.params, place.rng)
         self.accept(sequence, place.next_token)
 
     def info(self) -> dict[str, Any]:
         """Context window, answers decoded together, and device."""
-        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.max_running}
+        return {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
 
 
 def _sample(logits: NDArray[np.float32], params: SamplingParams, rng: np.random.Generator) -> int:

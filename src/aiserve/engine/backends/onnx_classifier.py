@@ -6,13 +6,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from aiserve.engine.backends._ort import open_session
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.backends.options import BackendOptions
 from aiserve.engine.protocol import ClassOutput
 from aiserve.errors import AiserveError
 from aiserve.vision.decode import open_image, to_rgb
@@ -31,24 +33,35 @@ class ImageBatch:
     size: int
 
 
+class OnnxClassifierOptions(BackendOptions):
+    """What an ONNX image classifier reads."""
+
+    image_size: int = Field(default=224, gt=0)
+    """The model's input: a square crop of this many pixels a side."""
+    resize: int = Field(default=256, gt=0)
+    """The image's shorter side is scaled to this before the centre crop."""
+    normalize: Literal["tf", "imagenet"] = "tf"
+    """How pixels are mapped: `tf` to [-1, 1] (EfficientNet-Lite), `imagenet` by ImageNet mean and std."""
+    max_pixels: int = Field(default=40_000_000, gt=0)
+    """Larger images are refused before decoding (the registry sets `models.classification.max_image_pixels`)."""
+    top_k_max: int = Field(default=20, gt=0)
+    """The most classes returned per image."""
+
+
 class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOutput]):
     """An ONNX classifier (`model.onnx`, input N×3×H×W, output N×classes logits) with `labels.json`.
 
-    Options: `image_size`, `resize`, `normalize` (`tf` or `imagenet`), `max_pixels`, `top_k_max`.
+    Options: `OnnxClassifierOptions`.
     """
 
     task = "classification"
     runtime = "onnxruntime"
+    Options = OnnxClassifierOptions
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
-        self.transform = Transform(
-            size=int(self.options.get("image_size", 224)),
-            resize=int(self.options.get("resize", 256)),
-            normalize=str(self.options.get("normalize", "tf")),
-        )
-        self.max_pixels = int(self.options.get("max_pixels", 40_000_000))
-        self.top_k_max = int(self.options.get("top_k_max", 20))
+        self.opts = OnnxClassifierOptions.parse(options, model=model_dir.name)
+        self.transform = Transform(size=self.opts.image_size, resize=self.opts.resize, normalize=self.opts.normalize)
         self.labels: list[str] = []
         self._session: Any = None
         self._input = "input"
@@ -70,7 +83,7 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
         errors: dict[int, AiserveError] = {}
         for i, data in enumerate(items):
             try:
-                image = to_rgb(open_image(data, max_pixels=self.max_pixels), draft_size=self.transform.resize)
+                image = to_rgb(open_image(data, max_pixels=self.opts.max_pixels), draft_size=self.transform.resize)
                 arrays.append(self.transform(image))
                 rows.append(i)
             except AiserveError as exc:
@@ -92,7 +105,7 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
         if batch.rows:
             shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
             probs = shifted / shifted.sum(axis=1, keepdims=True)
-            k = min(self.top_k_max, probs.shape[1])
+            k = min(self.opts.top_k_max, probs.shape[1])
             for row, index in enumerate(batch.rows):
                 best = np.argpartition(-probs[row], k - 1)[:k]
                 best = best[np.argsort(-probs[row][best])]

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from aiserve.engine.backends._ort import open_session
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.backends.options import BackendOptions
 from aiserve.engine.protocol import EmbeddingOutput
 from aiserve.errors import AiserveError, InvalidInput
 
@@ -30,23 +32,34 @@ class EncodedBatch:
     size: int
 
 
+class OnnxEmbeddingOptions(BackendOptions):
+    """What an ONNX sentence encoder reads."""
+
+    max_tokens: int = Field(default=256, gt=0)
+    """The model's window, in tokens."""
+    truncate: bool = True
+    """Cut longer inputs to the window, else refuse them (the registry sets `models.embeddings.truncate`)."""
+    dimensions: int = Field(default=384, gt=0)
+    """The size of the model's vectors."""
+    allow_spinning: bool = False
+    """Let idle ONNX Runtime threads spin; off leaves the CPU to the HTTP server between batches."""
+
+
 class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, EmbeddingOutput]):
     """all-MiniLM-L6-v2 and friends: `model.onnx` plus a `tokenizer.json` in the model folder.
 
-    Options: `max_tokens` (the model's window), `truncate` (cut longer inputs, else refuse them),
-    `dimensions`, `allow_spinning` (let idle ONNX Runtime threads spin; off leaves CPU to the HTTP server).
+    Options: `OnnxEmbeddingOptions`.
     """
 
     task = "embeddings"
     runtime = "onnxruntime"
+    Options = OnnxEmbeddingOptions
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
-        self.max_tokens = int(self.options.get("max_tokens", 256))
-        self.truncate = bool(self.options.get("truncate", True))
-        self.dimensions = int(self.options.get("dimensions", 384))
+        self.opts = OnnxEmbeddingOptions.parse(options, model=model_dir.name)
         # a word piece spans a few characters; 64 per token leaves room for long words and whitespace
-        self._max_chars = self.max_tokens * 64
+        self._max_chars = self.opts.max_tokens * 64
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
@@ -57,15 +70,15 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
         tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         tokenizer.enable_padding()  # pad to the longest input of each batch, not a fixed length
-        if self.truncate:
-            tokenizer.enable_truncation(self.max_tokens)
+        if self.opts.truncate:
+            tokenizer.enable_truncation(self.opts.max_tokens)
         else:
             tokenizer.no_truncation()
         session = open_session(
             self.model_dir / "model.onnx",
             threads=self.threads,
             device=self.device,
-            spinning=bool(self.options.get("allow_spinning")),
+            spinning=self.opts.allow_spinning,
         )
         self._input_names = {i.name for i in session.get_inputs()}
         self._session, self._tokenizer = session, tokenizer
@@ -76,17 +89,17 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
     def preprocess(self, items: Sequence[str]) -> EncodedBatch:
         """Tokenize; in refuse mode, set aside inputs longer than the window."""
-        if self.truncate:  # the window holds at most this many characters; never tokenize megabytes to drop them
+        if self.opts.truncate:  # the window holds at most this many characters; never tokenize megabytes to drop them
             items = [text[: self._max_chars] for text in items]
         encodings = self._tokenizer.encode_batch(list(items))
         errors: dict[int, AiserveError] = {}
         rows = list(range(len(items)))
-        if not self.truncate:
+        if not self.opts.truncate:
             lengths = [sum(e.attention_mask) for e in encodings]
             for i, n in enumerate(lengths):
-                if n > self.max_tokens:
+                if n > self.opts.max_tokens:
                     errors[i] = InvalidInput(
-                        f"An input has {n} tokens; this model reads at most {self.max_tokens}. Shorten it, or "
+                        f"An input has {n} tokens; this model reads at most {self.opts.max_tokens}. Shorten it, or "
                         "let the server truncate (AISERVE_MODELS__EMBEDDINGS__TRUNCATE=true).",
                         param="input",
                     )
@@ -104,7 +117,7 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
     def forward(self, batch: EncodedBatch) -> FloatArray:
         """Run the encoder and mean-pool its last hidden state over real tokens."""
         if not batch.rows:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
+            return np.zeros((0, self.opts.dimensions), dtype=np.float32)
         feeds: dict[str, Int64Array] = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(batch.input_ids)
@@ -129,7 +142,7 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
 
     def info(self) -> dict[str, Any]:
         """Embedding size and window."""
-        return {"dimensions": self.dimensions, "max_input_tokens": self.max_tokens, "device": self.device}
+        return {"dimensions": self.opts.dimensions, "max_input_tokens": self.opts.max_tokens, "device": self.device}
 
 
 _MISSING = InvalidInput("input was not processed")

@@ -6,33 +6,44 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from aiserve.engine.generation import GenerationRequest, SamplingParams, Sequence, SteppedBackend
+from aiserve.engine.backends.generative import Decoding, SteppedBackend
+from aiserve.engine.backends.options import ChatOptions
+from aiserve.engine.protocol import GenerationRequest, SamplingParams
 from aiserve.errors import InvalidInput
+
+
+class TransformersOptions(ChatOptions):
+    """What transformers reads: the chat options (`slots` defaults to 8 on the CPU and 64 on a GPU), the weights'
+    precision and CPU int8."""
+
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    """The weights' precision (for a 135M model on an H100, bfloat16 was no faster than float32)."""
+    int8: bool = False
+    """CPU only: torch's dynamic int8 Linear layers, faster but far less accurate for a model as small as
+    SmolLM2-135M, and its per-batch activation scales make an answer depend on which others share its batch."""
 
 
 class TransformersBackend(SteppedBackend):
     """A causal LM folder (`config.json`, safetensors weights, tokenizer with a chat template).
 
-    Options: `context_window` (default 2048); `slots` (answers decoded together, default 8 on the CPU and 64 on a
-    GPU); `dtype` (default `float32`: for a 135M model on an H100, bfloat16 was no faster); `int8` (CPU only,
-    default false: torch's dynamic int8 Linear layers, faster but far less accurate for a model as small as
-    SmolLM2-135M, and its per-batch activation scales make an answer depend on which others share its batch).
+    Options: `TransformersOptions`.
     """
 
     runtime = "transformers"
+    Options = TransformersOptions
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
-        self.context_window = int(self.options.get("context_window", 2048))
-        self.max_running = int(self.options.get("slots") or (64 if self.device == "cuda" else 8))
+        self.opts = TransformersOptions.parse(options, model=model_dir.name)
+        self.max_running = self.opts.slots or (64 if self.device == "cuda" else 8)
         self._model: Any = None
         self._tokenizer: Any = None
         self._rows: Any = None
-        self._running: list[Sequence] = []
-        self._next: dict[Sequence, int] = {}
-        self._rng: dict[Sequence, Any] = {}
+        self._running: list[Decoding] = []
+        self._next: dict[Decoding, int] = {}
+        self._rng: dict[Decoding, Any] = {}
 
     def load(self) -> None:
         """Load the folder in the chosen precision, on the chosen device."""
@@ -45,13 +56,13 @@ class TransformersBackend(SteppedBackend):
         torch.set_num_threads(self.threads)
         self._tokenizer = hf.AutoTokenizer.from_pretrained(self.model_dir)
         cuda = self.device == "cuda"
-        dtype = getattr(torch, str(self.options.get("dtype", "float32")))
+        dtype = getattr(torch, self.opts.dtype)
         config = hf.AutoConfig.from_pretrained(self.model_dir)
         if getattr(config, "quantization_config", {}).get("quant_method") == "gguf":  # folders prepared before 0.1.1
             del config.quantization_config  # the dense safetensors, not the packed GGUF beside them
         model: Any = hf.AutoModelForCausalLM.from_pretrained(self.model_dir, config=config, dtype=dtype)
         model = model.to(self.device)
-        if not cuda and self.options.get("int8", False):
+        if not cuda and self.opts.int8:
             with warnings.catch_warnings():  # torch.ao's dynamic quantisation is deprecated but still the fast path
                 warnings.simplefilter("ignore")
                 quantize: Any = torch.ao.quantization.quantize_dynamic
@@ -59,7 +70,7 @@ class TransformersBackend(SteppedBackend):
         self._model = model.eval()
         eos = model.generation_config.eos_token_id
         self.eos_tokens = frozenset({*(eos if isinstance(eos, list) else [eos]), self._tokenizer.eos_token_id} - {None})
-        self._rows = KVRows(self.max_running, self.context_window, self.device)
+        self._rows = KVRows(self.max_running, self.opts.context_window, self.device)
 
     def unload(self) -> None:
         """Drop the model and its cache."""
@@ -77,7 +88,7 @@ class TransformersBackend(SteppedBackend):
         text: str = self._tokenizer.decode(tokens, skip_special_tokens=True)
         return text
 
-    def begin(self, request: GenerationRequest) -> Sequence:
+    def begin(self, request: GenerationRequest) -> Decoding:
         """Tokenise, check the window, prefill into the next free row and choose the first token."""
         import torch
 
@@ -85,14 +96,14 @@ class TransformersBackend(SteppedBackend):
         ids: list[int] = self._tokenizer(self.prompt_of(request), add_special_tokens=False).input_ids
         if not ids:
             raise InvalidInput("The prompt is empty.", param="prompt")
-        if len(ids) + params.max_tokens > self.context_window:
+        if len(ids) + params.max_tokens > self.opts.context_window:
             raise InvalidInput(
                 f"The prompt has {len(ids)} tokens and max_tokens is {params.max_tokens}: "
                 f"{len(ids) + params.max_tokens} is more than the model's context window of "
-                f"{self.context_window} tokens.",
+                f"{self.opts.context_window} tokens.",
                 param="max_tokens",
             )
-        sequence = Sequence(request, prompt_tokens=len(ids))
+        sequence = Decoding(request, prompt_tokens=len(ids))
         if params.seed is not None:
             self._rng[sequence] = torch.Generator().manual_seed(params.seed)
         logits = self._rows.prefill(self._model, ids, row=len(self._running))
@@ -111,7 +122,7 @@ class TransformersBackend(SteppedBackend):
         for i, sequence in enumerate(self._running):
             self._choose(sequence, host[i], greedy[i])
 
-    def end(self, sequence: Sequence) -> None:
+    def end(self, sequence: Decoding) -> None:
         """Free the answer's row, moving the last running answer into it."""
         if sequence not in self._next:
             return
@@ -123,7 +134,7 @@ class TransformersBackend(SteppedBackend):
         del self._next[sequence]
         self._rng.pop(sequence, None)
 
-    def _choose(self, sequence: Sequence, logits: Any, greedy: int | None = None) -> None:
+    def _choose(self, sequence: Decoding, logits: Any, greedy: int | None = None) -> None:
         params = sequence.request.params
         if params.temperature == 0:
             token = int(logits.argmax()) if greedy is None else greedy
@@ -134,7 +145,7 @@ class TransformersBackend(SteppedBackend):
 
     def info(self) -> dict[str, Any]:
         """Context window, answers decoded together, and device."""
-        return {"device": self.device, "max_input_tokens": self.context_window, "slots": self.max_running}
+        return {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
 
 
 def _sample(logits: Any, params: SamplingParams, rng: Any) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiserve.auth import keys
+from aiserve import apikeys as keys
 
 pytestmark = pytest.mark.unit
 

@@ -11,11 +11,8 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Literal, get_args
 
-Scope = Literal["admin", "inference", "usage:read"]
-SCOPES: tuple[Scope, ...] = get_args(Scope)
-"""`admin`: keys, users, models and anyone's usage; `inference`: the model routes; `usage:read`: one's own usage."""
+from aiserve.protocol.keys import SCOPES, Scope
 
 KEY_START = "sk-"
 LOOKUP_CHARS = 8

@@ -1,9 +1,9 @@
-"""Text generation: requests, events, and the two kinds of backend the scheduler (`generator.py`) runs.
+"""The two kinds of text-generation backend the scheduler (`engine/scheduler.py`) runs.
 
 A `GenerationBackend` generates one answer per slot, each on its own worker thread: the simplest contract, for a
 runtime that cannot batch. A `SteppedBackend` decodes every running answer together, one token each per forward pass
 (iteration-level batching: llama.cpp and transformers), and leaves the text handling of each answer to the
-`Sequence` it returns.
+`Decoding` it returns.
 """
 
 from __future__ import annotations
@@ -13,52 +13,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from aiserve.engine.backends.options import BackendOptions
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
 from aiserve.engine.runtime import Runtime
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    """How to sample: temperature 0 is greedy."""
-
-    max_tokens: int = 256
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationRequest:
-    """A plain prompt to continue, or a conversation `(role, text)` to answer with the model's chat template."""
-
-    prompt: str = ""
-    messages: tuple[tuple[str, str], ...] = ()
-    params: SamplingParams = field(default_factory=SamplingParams)
-
-
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """Generated text, as it arrives."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """The end of an answer: why it ended and the tokens it used."""
-
-    finish_reason: str
-    prompt_tokens: int
-    completion_tokens: int
-
-
-Event = Piece | Finished
 
 
 class GenerationBackend(Runtime, ABC):
     """A text-generation runtime. `generate` runs on the scheduler's worker thread."""
 
     task: ClassVar[str] = "chat"
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The options this backend reads; a subclass names its own and checks them with `Options.parse` when built."""
 
     @abstractmethod
     def load(self) -> None:
@@ -95,7 +60,7 @@ class GenerationBackend(Runtime, ABC):
 
 
 @dataclass(eq=False)
-class Sequence:
+class Decoding:
     """One answer of a `SteppedBackend`: the tokens chosen so far, the text sent, and why it ended (`finish`)."""
 
     request: GenerationRequest
@@ -128,7 +93,7 @@ class SteppedBackend(GenerationBackend):
     """Answers decoded together at most; more wait in the scheduler's queue."""
 
     @abstractmethod
-    def begin(self, request: GenerationRequest) -> Sequence:
+    def begin(self, request: GenerationRequest) -> Decoding:
         """Tokenise and prefill a new answer and choose its first token. Raise `InvalidInput` when the prompt plus
         `max_tokens` does not fit the context window."""
 
@@ -137,7 +102,7 @@ class SteppedBackend(GenerationBackend):
         """Choose one more token for every running answer that has not finished."""
 
     @abstractmethod
-    def end(self, sequence: Sequence) -> None:
+    def end(self, sequence: Decoding) -> None:
         """Forget an answer (finished or stopped) and free its place."""
 
     @abstractmethod
@@ -146,7 +111,7 @@ class SteppedBackend(GenerationBackend):
 
     eos_tokens: frozenset[int] = frozenset()
 
-    def accept(self, sequence: Sequence, token: int) -> None:
+    def accept(self, sequence: Decoding, token: int) -> None:
         """Add a chosen token to `sequence`: text goes out as whole characters, held back while it could still be
         the start of a stop string."""
         params = sequence.request.params

@@ -17,21 +17,10 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from aiserve.engine.generation import (
-    Event,
-    Finished,
-    GenerationBackend,
-    GenerationRequest,
-    Piece,
-    Sequence,
-    SteppedBackend,
-)
+from aiserve.engine.backends.generative import Decoding, GenerationBackend, SteppedBackend
+from aiserve.engine.protocol import EngineObserver, Event, Finished, GenerationRequest, NullObserver, Piece
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
-
-if TYPE_CHECKING:
-    from aiserve.engine.protocol import EngineObserver
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +58,12 @@ class _Job:
         return event.finish_reason
 
 
-class Generator:
+class Scheduler:
     """Runs one generation backend for many clients, first come first served."""
 
     def __init__(
         self, model_id: str, backend: GenerationBackend, *, max_queue: int, observer: EngineObserver | None = None
     ) -> None:
-        from aiserve.engine.protocol import NullObserver  # protocol imports the generation event types
-
         self.model_id = model_id
         self._observer: EngineObserver = observer or NullObserver()
         self.backend = backend
@@ -169,7 +156,7 @@ class Generator:
     # stepped backends: every running answer advances one token per forward pass
 
     def _step_loop(self, backend: SteppedBackend) -> None:
-        running: dict[Sequence, _Job] = {}
+        running: dict[Decoding, _Job] = {}
         open_ = True
         while open_ or running:
             try:
@@ -190,7 +177,7 @@ class Generator:
                         backend.end(sequence)
                 running.clear()
 
-    def _admit(self, backend: SteppedBackend, running: dict[Sequence, _Job], *, block: bool) -> bool:
+    def _admit(self, backend: SteppedBackend, running: dict[Decoding, _Job], *, block: bool) -> bool:
         """Start queued requests while there is room; False once the queue has been closed."""
         while len(running) < backend.max_running:
             try:
@@ -213,7 +200,7 @@ class Generator:
             self._settle(backend, running, sequence)
         return True
 
-    def _settle(self, backend: SteppedBackend, running: dict[Sequence, _Job], sequence: Sequence) -> None:
+    def _settle(self, backend: SteppedBackend, running: dict[Decoding, _Job], sequence: Decoding) -> None:
         """Send what `sequence` produced; close its request when it has ended."""
         job = running[sequence]
         reason = None

@@ -1,0 +1,21 @@
+"""What a service reports about the request it serves: the model that served it, what the answer used, and where
+its time went. The transport's request record is one; the ledger, limits and logs read it afterwards."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Meter(Protocol):
+    """Filled in by a service as it serves one request."""
+
+    model: str
+    """The `id@version` that served it."""
+    input_tokens: int
+    output_tokens: int
+    images: int
+    """Images classified."""
+
+    def timed(self, queue_s: float, inference_s: float) -> None:
+        """Note how long the request waited for its batch and how long the batch ran."""
+        ...
