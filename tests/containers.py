@@ -48,9 +48,9 @@ def base_image() -> str:
         root = Path(tmp) / "root"
         _run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-pip,ca-certificates",
               "bookworm", str(root), "http://deb.debian.org/debian"], timeout=900)  # fmt: skip
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        _run([*PODMAN, "import", "-", BASE], stdin=tar.stdout, timeout=300)
-        tar.wait()
+        with subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE) as tar:
+            _run([*PODMAN, "import", "-", BASE], stdin=tar.stdout, timeout=300)
+        assert tar.returncode == 0, "tar of the debootstrap root failed"
     return BASE
 
 

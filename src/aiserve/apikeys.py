@@ -28,8 +28,11 @@ class NewKey:
 
 
 def generate() -> NewKey:
-    """A new random key with its lookup prefix and digest."""
+    """A new random key with its lookup prefix and digest. The prefix never starts with `-`, so it can be typed as
+    a command-line argument (`aiserve keys revoke PREFIX`)."""
     plaintext = KEY_START + secrets.token_urlsafe(32)
+    while plaintext[len(KEY_START)] == "-":
+        plaintext = KEY_START + secrets.token_urlsafe(32)
     return NewKey(plaintext, lookup_prefix(plaintext), digest(plaintext))
 
 

@@ -1,6 +1,7 @@
 """The course's gateway flow on a real server, by configuration alone (`AISERVE_RATELIMIT__REQUESTS_PER_MINUTE=5`):
 an admin creates a user and a key with the CLI over the admin API, the key classifies an image, `/v1/usage` (and
-`aiserve usage`) count it, and the 6th request within the minute gets 429 with `Retry-After`."""
+`aiserve usage`) count it, the 6th request within the minute gets 429 with `Retry-After`, and the key can still read
+its usage."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def photo() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_user_key_classify_usage_and_the_sixth_request(server: ServerProcess) -> None:
+def test_user_key_classify_usage_and_the_sixth_request(server: ServerProcess, tmp_path: Path) -> None:
     admin = ("--url", server.url, "--api-key", ADMIN)
     assert aiserve("users", "create", "student", "--monthly-requests", "1000", *admin).returncode == 0
     made = aiserve("keys", "create", "--user", "student", "--name", "homework", *admin)
@@ -73,15 +74,19 @@ def test_user_key_classify_usage_and_the_sixth_request(server: ServerProcess) ->
         assert report["images"] == 1
         assert report["by_model"][0]["model"].startswith("efficientnet-lite0")
 
-        shown = aiserve("usage", "--json", "--url", server.url, "--api-key", key)  # request 2
+        shown = aiserve("usage", "--json", "--url", server.url, "--api-key", key)  # reading usage is not counted
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout)["total_requests"] == 1
-        for _ in range(3):  # requests 3 to 5
+        for _ in range(4):  # requests 2 to 5
             assert http.post("/v1/classify", json=body, headers=student).status_code == 200
         sixth = http.post("/v1/classify", json=body, headers=student)
         assert sixth.status_code == 429
         assert sixth.json()["error"]["code"] == "rate_limit_exceeded"
         assert 1 <= int(sixth.headers["retry-after"]) <= 60
-        other = aiserve("usage", "--url", server.url, "--api-key", key)
-        assert other.returncode == 1
-        assert other.stderr.startswith("error: Rate limit reached for requests: 5 per minute")
+        picture = tmp_path / "photo.jpg"
+        picture.write_bytes(base64.b64decode(body["image"]))
+        refused = aiserve("classify", str(picture), "--url", server.url, "--api-key", key)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("error: Rate limit reached for requests: 5 per minute")
+        spent = aiserve("usage", "--json", "--url", server.url, "--api-key", key)  # still readable once spent
+        assert spent.returncode == 0, spent.stderr

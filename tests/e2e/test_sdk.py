@@ -181,9 +181,10 @@ def test_each_failure_has_its_class(sdk: Sdk) -> None:
     user_key = new_key(sdk, "plain", requests_per_minute=1)
     with pytest.raises(PermissionDeniedError):
         sdk.with_key(user_key)(lambda c: c.keys.list())
-    assert sdk.with_key(user_key)(lambda c: c.models.list()).data  # its one request this minute
+    assert sdk.with_key(user_key)(lambda c: c.models.list()).data  # listing models is not counted
+    assert sdk.with_key(user_key)(lambda c: c.images.classify(COFFEE)).predictions  # its one request this minute
     with pytest.raises(RateLimitError) as limited:
-        sdk.with_key(user_key)(lambda c: c.models.list())
+        sdk.with_key(user_key)(lambda c: c.images.classify(COFFEE))
     assert limited.value.code == "rate_limit_exceeded"
     assert limited.value.retry_after is not None
     assert 0 < limited.value.retry_after <= 60
@@ -196,8 +197,8 @@ def test_each_failure_has_its_class(sdk: Sdk) -> None:
     assert invalid.value.status_code == 422
     with pytest.raises(APIConnectionError):
         Sdk(sdk.kind, f"http://127.0.0.1:{free_port()}")(lambda c: c.models.list())
-    with pytest.raises(APITimeoutError):
-        sdk.with_key(ADMIN, timeout=0.05)(
+    with pytest.raises(APITimeoutError):  # 5 ms: less than any answer takes, even one that stops at once
+        sdk.with_key(ADMIN, timeout=0.005)(
             lambda c: c.chat.completions.create(messages=FRANCE, model=CHAT, max_tokens=200, temperature=0)
         )
 

@@ -39,3 +39,7 @@ def test_scopes_are_parsed_and_checked() -> None:
     assert keys.parse_scopes("inference") == ("inference",)
     with pytest.raises(ValueError, match="unknown scope 'root'"):
         keys.parse_scopes("inference,root")
+
+
+def test_a_prefix_never_reads_as_a_command_line_option() -> None:
+    assert not any(keys.generate().prefix.startswith("-") for _ in range(2000))  # 1 in 64 would without the rule

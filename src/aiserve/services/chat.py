@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiserve.engine.protocol import EngineClient, Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
 from aiserve.errors import InvalidInput, ModelNotReady
 from aiserve.protocol.chat import (
     AssistantMessage,
@@ -31,7 +31,8 @@ from aiserve.protocol.chat import (
     SamplingFields,
     Usage,
 )
-from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
+from aiserve.registry.protocol import ModelEntry, require_ready
+from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
 from aiserve.settings import Settings
 
@@ -97,13 +98,8 @@ def _ident(kind: str) -> tuple[str, int]:
     return f"{kind}-{uuid.uuid4().hex}", int(time.time())
 
 
-class ChatService:
+class ChatService(ModelService):
     """`/v1/chat/completions`, `/v1/completions`, `/v1/chat` and `/v1/chat/stream`."""
-
-    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
-        self._models = models
-        self._engine = engine
-        self._settings = settings
 
     def _model(self, name: str | None, meter: Meter) -> ModelEntry:
         """The chat model named, or the server's default one; it must be ready."""

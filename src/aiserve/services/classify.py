@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiserve.engine.protocol import ClassOutput, EngineClient
+from aiserve.engine.protocol import ClassOutput
 from aiserve.errors import InvalidInput
 from aiserve.protocol.classify import (
     ClassifyBatchRequest,
@@ -19,9 +19,9 @@ from aiserve.protocol.classify import (
     Prediction,
     Timing,
 )
-from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
+from aiserve.registry.protocol import ModelEntry, require_ready
+from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
-from aiserve.settings import Settings
 from aiserve.vision.decode import decode_base64, inspect
 
 Image = bytes | str
@@ -32,13 +32,8 @@ def _bytes(image: Image) -> bytes:
     return decode_base64(image) if isinstance(image, str) else image
 
 
-class ClassifyService:
+class ClassifyService(ModelService):
     """`/v1/classify`, `/v2/classify` and `/v1/inspect`."""
-
-    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
-        self._models = models
-        self._engine = engine
-        self._settings = settings
 
     def _classifier(self, name: str | None, meter: Meter) -> ModelEntry:
         entry = self._models.default_for("classification") if name is None else self._models.resolve(name)

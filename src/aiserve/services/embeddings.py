@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 
-from aiserve.engine.protocol import EmbeddingOutput, EngineClient
+from aiserve.engine.protocol import EmbeddingOutput
 from aiserve.errors import InvalidInput
 from aiserve.protocol.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
-from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
+from aiserve.registry.protocol import ModelEntry, require_ready
+from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
-from aiserve.settings import Settings
 
 
 def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
@@ -34,13 +34,8 @@ def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
     return texts
 
 
-class EmbeddingService:
+class EmbeddingService(ModelService):
     """`POST /v1/embeddings`."""
-
-    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
-        self._models = models
-        self._engine = engine
-        self._settings = settings
 
     @staticmethod
     def _check(request: EmbeddingRequest, entry: ModelEntry) -> None:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from aiserve import __version__
 from aiserve.api.deps import ServicesDep
 from aiserve.api.policy import public
-from aiserve.errors import ModelNotReady, ShuttingDown
+from aiserve.errors import ModelNotReady, NotFound, ShuttingDown
 from aiserve.protocol.health import Liveness, Readiness, Welcome
 
 router = APIRouter(tags=["health"])
@@ -50,5 +50,5 @@ async def ready(services: ServicesDep) -> Readiness:
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics."""
     if not services.settings.observability.metrics_enabled:
-        return Response(status_code=404)
+        raise NotFound("Metrics are turned off on this server (observability.metrics_enabled).")
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
