@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
         app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit,
                            month_to_date=month_to_date)  # fmt: skip
-        app.add_middleware(AuthMiddleware, authenticator=authenticator)
+    app.add_middleware(AuthMiddleware, authenticator=authenticator if settings.auth.enabled else None)
     per_address = settings.ratelimit.ip_requests_per_minute
     if per_address:  # before any key is checked
         app.add_middleware(AddressLimitMiddleware, limiter=limiter, per_minute=per_address)

@@ -84,7 +84,7 @@ def test_user_key_classify_usage_and_the_sixth_request(server: ServerProcess, tm
         assert sixth.json()["error"]["code"] == "rate_limit_exceeded"
         assert 1 <= int(sixth.headers["retry-after"]) <= 60
         picture = tmp_path / "photo.jpg"
-        picture.write_bytes(base64.b64decode(body["image"]))
+        picture.write_bytes(base64.b64decode(str(body["image"])))
         refused = aiserve("classify", str(picture), "--url", server.url, "--api-key", key)
         assert refused.returncode == 1
         assert refused.stderr.startswith("error: Rate limit reached for requests: 5 per minute")

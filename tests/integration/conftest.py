@@ -13,11 +13,16 @@ from aiserve.app import create_app
 from aiserve.settings import Settings
 from tests.conftest import MakeSettings
 
+ADMIN_KEY = "sk-test-admin-routes-" + "a" * 32
+ADMIN_AUTH = {"enabled": True, "bootstrap_key": ADMIN_KEY, "cache_s": 0}
+"""Settings for tests that use the admin routes (closed while authentication is off); with `key=ADMIN_KEY`."""
+
 
 @contextmanager
-def running_app(settings: Settings) -> Iterator[TestClient]:
-    """A started app whose models are ready."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+def running_app(settings: Settings, *, key: str | None = None) -> Iterator[TestClient]:
+    """A started app whose models are ready; with `key`, every request carries it."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    with TestClient(create_app(settings), raise_server_exceptions=False, headers=headers) as client:
         deadline = time.monotonic() + 120
         while client.get("/ready").status_code != 200:
             assert time.monotonic() < deadline, "models did not become ready"

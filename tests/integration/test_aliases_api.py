@@ -17,7 +17,7 @@ from aiserve.registry.catalog import EFFICIENTNET_LITE0
 from aiserve.registry.prepare import model_dir
 from aiserve.settings import Settings
 from tests.conftest import MakeSettings
-from tests.integration.conftest import running_app
+from tests.integration.conftest import ADMIN_AUTH, ADMIN_KEY, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,13 @@ def settings_for(make_settings: MakeSettings, data_dir: Path, *enabled: str) -> 
          "files": {**files, "model.onnx": data_dir / "missing.onnx"}},
     ]  # fmt: skip
     models = {"enabled": ["efficientnet-lite0", *enabled], "catalog": catalog}
-    return make_settings(data_dir=data_dir, models=models)
+    return make_settings(data_dir=data_dir, models=models, auth=ADMIN_AUTH)
 
 
 @pytest.fixture(scope="module")
 def app(make_settings: MakeSettings, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = own_data_dir(tmp_path_factory.mktemp("aliases"), data_dir)
-    with running_app(settings_for(make_settings, root)) as client:
+    with running_app(settings_for(make_settings, root), key=ADMIN_KEY) as client:
         yield client
 
 
@@ -73,7 +73,7 @@ def test_an_alias_moves_to_version_2_and_survives_a_restart(
     make_settings: MakeSettings, data_dir: Path, tmp_path: Path
 ) -> None:
     root = own_data_dir(tmp_path, data_dir)
-    with running_app(settings_for(make_settings, root)) as app:
+    with running_app(settings_for(make_settings, root), key=ADMIN_KEY) as app:
         first = point(app, "digits", "efficientnet-lite0@1")
         assert first["alias"] == "digits"
         assert first["model"] == "efficientnet-lite0@1"
@@ -113,7 +113,7 @@ def test_an_alias_moves_to_version_2_and_survives_a_restart(
         assert classified_by(app, "digits") == "efficientnet-lite0@2"
 
     assert json.loads((root / "aliases.json").read_text()) == {"digits": "efficientnet-lite0@2"}
-    with running_app(settings_for(make_settings, root, "digits")) as again:  # enabled by its alias
+    with running_app(settings_for(make_settings, root, "digits"), key=ADMIN_KEY) as again:  # enabled by its alias
         assert classified_by(again, "digits") == "efficientnet-lite0@2"
         assert again.get("/ready").json()["models"] == {"efficientnet-lite0": "ready", "efficientnet-lite0@2": "ready"}
         assert [a["alias"] for a in again.get("/v1/admin/aliases").json()["data"]] == ["digits"]

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from aiserve.registry.catalog import EFFICIENTNET_LITE0
 from aiserve.registry.prepare import model_dir
 from tests.conftest import MakeSettings
-from tests.integration.conftest import running_app
+from tests.integration.conftest import ADMIN_AUTH, ADMIN_KEY, running_app
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,10 @@ def app(make_settings: MakeSettings, own_files: Path) -> Any:
             "files": {"model.onnx": own_files / "missing.onnx", "labels.json": labels},
         },
     ]
-    with running_app(make_settings(models={"catalog": catalog})) as client:
+    database = {"url": f"sqlite+aiosqlite:///{own_files / 'admin.db'}"}
+    with running_app(
+        make_settings(models={"catalog": catalog}, auth=ADMIN_AUTH, database=database), key=ADMIN_KEY
+    ) as client:
         yield client
 
 

@@ -1,5 +1,8 @@
 """Deny by default: a pure ASGI middleware that lets a request through only with a valid key carrying the scope
-its route's policy names; a public route needs none. The caller's `Principal` goes in the request's record."""
+its route's policy names; a public route needs none. The caller's `Principal` goes in the request's record.
+
+With authentication turned off (`auth.enabled = false`, for a laptop) every route is open except the admin routes,
+which stay closed: nobody could tell who made a key or loaded a model."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from aiserve.errors import Forbidden, Unauthenticated
 class AuthMiddleware:
     """401 (with `WWW-Authenticate: Bearer`) without a valid key, 403 without the route's scope."""
 
-    def __init__(self, app: ASGIApp, *, authenticator: KeyAuthenticator) -> None:
+    def __init__(self, app: ASGIApp, *, authenticator: KeyAuthenticator | None) -> None:
         self.app = app
         self.authenticator = authenticator
 
@@ -24,8 +27,12 @@ class AuthMiddleware:
             return
         record = record_of(scope)
         needed = record.policy.scope
-        if needed is None:
+        if needed is None or (self.authenticator is None and needed != "admin"):
             await self.app(scope, receive, send)
+            return
+        if self.authenticator is None:
+            closed = Forbidden("The admin routes are closed while authentication is off (auth.enabled = false).")
+            await error_response(closed)(scope, receive, send)
             return
         principal = await self.authenticator.authenticate(_bearer(scope))
         if principal is None:

@@ -141,6 +141,8 @@ def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:
         return MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
     if exc.status_code == 413:
         return PayloadTooLarge(str(exc.detail))
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return InvalidJson("The request body cannot be read: send JSON encoded as UTF-8.")
     return InvalidInput(str(exc.detail))
 
 
@@ -151,7 +153,9 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error_response(from_validation(jsonable_encoder(exc.errors())))
+    # the client's own input is not echoed back: it may be huge, or bytes that are not text
+    errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
+    return error_response(from_validation(jsonable_encoder(errors)))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

@@ -23,7 +23,8 @@ from aiserve.usage.tables import utcnow
 
 access_log = logging.getLogger("aiserve.access")
 
-_MAX_ID_LEN = 128
+_MAX_ID_LEN = 64
+"""A client's `x-request-id` longer than this (the ledger's column) is replaced by our own."""
 
 
 def _client_request_id(scope: Scope) -> str | None:

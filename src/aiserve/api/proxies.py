@@ -28,8 +28,22 @@ def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
     return any(ip in network for network in trusted)
 
 
+def _address(text: str) -> str | None:
+    """`text` as a canonical IP address, or None when it is not one (a forged or mangled header)."""
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        return None
+
+
 def real_client(peer: str, headers: dict[bytes, bytes], trusted: tuple[Network, ...]) -> str:
-    """The client's address: `peer` itself unless it is a trusted proxy that says who it forwarded for."""
+    """The client's address: `peer` itself unless it is a trusted proxy that says who it forwarded for (with a
+    valid address: anything else in the header is ignored)."""
+    found = _forwarded(peer, headers, trusted)
+    return (_address(found) or peer) if found != peer else peer
+
+
+def _forwarded(peer: str, headers: dict[bytes, bytes], trusted: tuple[Network, ...]) -> str:
     if not _trusted(peer, trusted):
         return peer
     forwarded = headers.get(b"x-forwarded-for")

@@ -18,7 +18,7 @@ OptionsT = TypeVar("OptionsT", bound=ImageOptions)
 
 
 def _body_errors(exc: ValidationError) -> InvalidInput:
-    errors: list[dict[str, Any]] = jsonable_encoder(exc.errors(include_url=False))
+    errors: list[dict[str, Any]] = jsonable_encoder(exc.errors(include_url=False, include_input=False))
     for error in errors:
         error["loc"] = ["body", *error["loc"]]
     return from_validation(errors)
