@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -117,3 +118,20 @@ def test_no_undecodable_body_gets_a_server_error_on_any_route(make_settings: Mak
                     assert 400 <= answer.status_code < 500, (method, path, body[:20], kind, answer.text[:200])
                     assert answer.json()["error"]["code"], (method, path)
         assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["line\nbreak", "tab\there", "escape\x1b[2J", "nul\x00", "bell\x07"])
+def test_names_with_control_characters_are_refused(make_settings: MakeSettings, home: Path, bad: str) -> None:
+    settings = make_settings(data_dir=home, models={"enabled": ["all-minilm-l6-v2"]}, auth=ADMIN_AUTH)
+    with running_app(settings, key=ADMIN_KEY) as client:
+        user = client.post("/v1/admin/users", json={"name": bad})
+        assert user.status_code == 422, user.text
+        assert user.json()["error"]["param"] == "name"
+        assert client.post("/v1/admin/users", json={"name": "ok"}).status_code == 201
+        key = client.post("/v1/admin/keys", json={"user": "ok", "name": bad})
+        assert key.status_code == 422, key.text
+        alias = client.put(f"/v1/admin/aliases/{quote(bad, safe='')}", json={"model": "all-minilm-l6-v2"})
+        assert alias.status_code in (400, 404), alias.text  # a newline does not even match the route
+        assert alias.json()["error"]["param" if alias.status_code == 400 else "code"] in ("alias", "not_found")
+        assert client.get("/v1/admin/aliases").json()["data"] == []
+        assert client.put("/v1/admin/aliases/%20spaced%20", json={"model": "all-minilm-l6-v2"}).status_code == 400

@@ -36,6 +36,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(data, default=str).decode()
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+"""Control characters as escapes: `\\n` in a path must not start a forged log line."""
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`, one line per record: control characters in the message are escaped (a
+    traceback, which is ours, keeps its lines)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        """The line, with the message's control characters escaped."""
+        return super().formatMessage(record).translate(_CONTROL)
+
+
 class _AiserveHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler aiserve installs; marked so that configuring again replaces it instead of adding another."""
 
@@ -49,7 +65,7 @@ def configure_logging(settings: ObservabilitySettings) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     # replace only our own handler, so handlers an embedding program (or a test runner) installed survive
     root.handlers[:] = [h for h in root.handlers if not isinstance(h, _AiserveHandler)] + [handler]

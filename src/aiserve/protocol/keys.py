@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Scope = Literal["admin", "inference", "usage:read"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 """`admin`: keys, users, models and anyone's usage; `inference`: the model routes; `usage:read`: one's own usage."""
+
+
+def _printable(text: str) -> str:
+    if not text.isprintable():
+        raise ValueError("must not contain control characters (newlines, tabs, escapes)")
+    return text
+
+
+Name = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+"""A user's name: 1 to 128 printable characters."""
+Label = Annotated[str, Field(max_length=128), AfterValidator(_printable)]
+"""What a key is for: up to 128 printable characters."""
 
 
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "monthly_requests", "monthly_tokens")
@@ -40,7 +52,7 @@ class Limits(BaseModel):
 class UserCreate(BaseModel):
     """A new user."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Name
     """A unique name (a person or an app)."""
     limits: Limits = Field(default_factory=Limits)
     """Defaults for the user's keys."""
@@ -58,9 +70,9 @@ class UserOut(BaseModel):
 class KeyCreate(BaseModel):
     """A new key for an existing user."""
 
-    user: str = Field(min_length=1, max_length=128)
+    user: Name
     """The user who holds the key."""
-    name: str = Field(default="", max_length=128)
+    name: Label = ""
     """What the key is for."""
     scopes: list[Scope] = Field(default=["inference", "usage:read"], min_length=1)
     """What the key may do."""

@@ -15,12 +15,17 @@ MAX_LENGTH = 256
 
 
 def check_alias(alias: str) -> None:
-    """Refuse a name that cannot be an alias: empty, too long, or with `@` or `/` (`id@version` names one
-    version for good, and `/` would split the admin API's path)."""
+    """Refuse a name that cannot be an alias: empty, too long, with control characters or surrounding spaces, or
+    with `@` or `/` (`id@version` names one version for good, and `/` would split the admin API's path)."""
     if not alias.strip():
         raise InvalidInput("An alias cannot be empty.", param="alias")
     if len(alias) > MAX_LENGTH:
         raise InvalidInput(f"An alias is at most {MAX_LENGTH} characters.", param="alias")
+    if not alias.isprintable() or alias != alias.strip():
+        raise InvalidInput(
+            "An alias cannot hold control characters (newlines, tabs, escapes) or start or end with a space.",
+            param="alias",
+        )
     if "@" in alias or "/" in alias:
         raise InvalidInput(
             f"The alias '{alias}' contains '@' or '/': `id@version` names select one version for good, so an "
