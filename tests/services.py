@@ -29,9 +29,25 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+class PostgresServer:
+    """One PostgreSQL server that a test may stop and start again (same port, same data)."""
+
+    def __init__(self, pg_ctl: list[str], url: str) -> None:
+        self._pg_ctl = pg_ctl
+        self.url = url
+
+    def start(self) -> None:
+        """Start it and wait until it takes connections."""
+        _run(_as_postgres([*self._pg_ctl, "-w", "start"]))
+
+    def stop(self) -> None:
+        """Stop it (fast: open connections are closed)."""
+        subprocess.run(_as_postgres([*self._pg_ctl, "-m", "fast", "-w", "stop"]), check=False, capture_output=True)
+
+
 @contextmanager
-def postgres() -> Iterator[str]:
-    """A running PostgreSQL with an empty database `aiserve`; its asyncpg URL."""
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL with an empty database `aiserve`."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not bins:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql; make test does it)")
@@ -42,14 +58,22 @@ def postgres() -> Iterator[str]:
     port = free_port()
     _run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]))
     options = f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off"
-    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-o", options]
-    _run(_as_postgres([*pg_ctl, "-w", "start"]))
+    server = PostgresServer([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"), "-o", options],
+                            f"postgresql+asyncpg://postgres@127.0.0.1:{port}/aiserve")  # fmt: skip
+    server.start()
     try:
         _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "aiserve"])
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/aiserve"
+        yield server
     finally:
-        subprocess.run(_as_postgres([*pg_ctl, "-m", "fast", "-w", "stop"]), check=False, capture_output=True)
+        server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A running PostgreSQL with an empty database `aiserve`; its asyncpg URL."""
+    with postgres_server() as server:
+        yield server.url
 
 
 def _run(cmd: list[str]) -> None:

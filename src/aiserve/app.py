@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat=ChatService(registry, engine, settings),
     )  # fmt: skip
     authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
-    recorder = UsageRecorder(services.sessions)
+    recorder = UsageRecorder(services.sessions, folder=settings.data_dir / "ledger",
+                             on_dead_letter=metrics.ledger_dead_letters.inc)  # fmt: skip
     redis_url = settings.ratelimit.redis_url.get_secret_value() if settings.ratelimit.redis_url else None
     limiter = make_limiter(settings.ratelimit.backend, redis_url, fail_open=settings.ratelimit.fail_open)
 

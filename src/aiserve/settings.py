@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -200,9 +201,26 @@ class DatabaseSettings(_Group):
     """Where users, API keys and the usage ledger live."""
 
     url: SecretStr | None = None
-    """SQLAlchemy URL, e.g. `postgresql+asyncpg://user:password@host/aiserve`; unset: SQLite at
-    `<data_dir>/aiserve.db` (WAL mode)."""
+    """SQLAlchemy URL, e.g. `postgresql://user:password@host/aiserve` or `sqlite:///path/aiserve.db` (the async
+    drivers, asyncpg and aiosqlite, are chosen for you); unset: SQLite at `<data_dir>/aiserve.db` (WAL mode)."""
     migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None:
+            return None
+        text = url.get_secret_value()
+        scheme, sep, rest = text.partition("://")
+        if not sep:
+            raise ValueError("expected a URL such as postgresql://user:password@host/aiserve or sqlite:///aiserve.db")
+        drivers = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+        if scheme in drivers:
+            return SecretStr(f"{drivers[scheme]}://{rest}")
+        if scheme not in drivers.values():
+            raise ValueError(f"unsupported database '{scheme}': use postgresql://… or sqlite:///…")
+        return url
+
     """Apply pending migrations when the server starts (`aiserve db migrate` does it by hand)."""
 
 
@@ -219,6 +237,10 @@ class ObservabilitySettings(_Group):
     """Serve Prometheus metrics on /metrics."""
 
 
+_PLACEHOLDER = re.compile(r"change[-_ ]?me|placeholder|example|replace[-_ ]?me|xxxx", re.IGNORECASE)
+"""What the example files put where a secret goes."""
+
+
 class Settings(BaseSettings):
     """Every setting of aiserve, built once at start and passed down explicitly."""
 
@@ -231,7 +253,8 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "prod"] = "dev"
-    """Deployment environment; `prod` refuses placeholder secrets."""
+    """Deployment environment; `prod` refuses placeholder secrets (`change-me` and the like) and authentication
+    turned off."""
     data_dir: Path = Field(default_factory=_default_data_dir)
     """Where prepared models, the database and caches live."""
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -248,6 +271,19 @@ class Settings(BaseSettings):
     """API keys on every route."""
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     """Per-key rate limits."""
+
+    @model_validator(mode="after")
+    def _safe_in_prod(self) -> Settings:
+        if self.env != "prod":
+            return self
+        if not self.auth.enabled:
+            raise ValueError("env is 'prod' but auth.enabled is false: production keeps API keys on")
+        secrets = {"auth.bootstrap_key": self.auth.bootstrap_key, "database.url": self.database.url,
+                   "ratelimit.redis_url": self.ratelimit.redis_url}  # fmt: skip
+        for name, secret in secrets.items():
+            if secret is not None and _PLACEHOLDER.search(secret.get_secret_value()):
+                raise ValueError(f"env is 'prod' but {name} still holds a placeholder: set a real secret")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -185,3 +186,43 @@ def test_settings_from_applies_flags_over_env(monkeypatch: pytest.MonkeyPatch) -
     settings = settings_from(None, server__port=9002, server__host=None)
     assert settings.server.port == 9002
     assert settings.server.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("sqlite:///data/aiserve.db", "sqlite+aiosqlite:///data/aiserve.db"),
+        ("postgresql://u:p@db:5432/aiserve", "postgresql+asyncpg://u:p@db:5432/aiserve"),
+        ("postgres://u:p@db/aiserve", "postgresql+asyncpg://u:p@db/aiserve"),
+        ("postgresql+asyncpg://u:p@db/aiserve", "postgresql+asyncpg://u:p@db/aiserve"),
+    ],
+)
+def test_the_usual_database_urls_get_the_async_drivers(given: str, used: str) -> None:
+    assert load_settings(database={"url": given}).database_url() == used
+
+
+@pytest.mark.parametrize("url", ["mysql://u:p@db/x", "aiserve.db", "postgresql+psycopg2://u@db/x"])
+def test_an_unusable_database_url_is_one_clear_error(url: str) -> None:
+    with pytest.raises(ValidationError, match=r"database\.url"):
+        load_settings(database={"url": url})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"auth": {"enabled": False}}, "auth.enabled is false"),
+        ({"auth": {"bootstrap_key": "sk-CHANGE-ME-to-at-least-24-random-characters"}}, "auth.bootstrap_key"),
+        ({"database": {"url": "postgresql://aiserve:change-me@postgres/aiserve"}}, "database.url"),
+        ({"ratelimit": {"redis_url": "redis://:replace_me@redis:6379/0"}}, "ratelimit.redis_url"),
+    ],
+)
+def test_prod_refuses_placeholder_secrets_and_authentication_off(overrides: dict[str, Any], message: str) -> None:
+    assert load_settings(**overrides).env == "dev"  # dev takes them
+    with pytest.raises(ValidationError, match=message):
+        load_settings(env="prod", **overrides)
+
+
+def test_prod_takes_real_secrets() -> None:
+    settings = load_settings(env="prod", auth={"bootstrap_key": "sk-" + "Zq8" * 10},
+                             database={"url": "postgresql://aiserve:Kx9v2LmQ@postgres/aiserve"})  # fmt: skip
+    assert settings.env == "prod"

@@ -78,7 +78,8 @@ def main() -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        print(f"error: invalid setting {where}: {message}" if where else f"error: {message}", file=sys.stderr)
         raise SystemExit(1) from None
     except ValueError as exc:  # a bad argument a command checked itself (an unknown scope)
         print(f"error: {exc}", file=sys.stderr)

@@ -33,9 +33,12 @@ class GenerationRequest:
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """Generated text, as it arrives."""
+    """Generated text, as it arrives, with the answer's tokens so far: an answer that never finishes (its client
+    left, its deadline passed) is still charged for what was sent."""
 
     text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,11 @@ class Metrics:
             "aiserve_generations", "Answers generated, by how they ended.", ["model", "reason"], registry=r
         )
         self.generated_tokens = Counter("aiserve_generated_tokens", "Tokens generated.", ["model"], registry=r)
+        self.ledger_dead_letters = Counter(
+            "aiserve_ledger_dead_letters",
+            "Usage events the database refused, kept in the dead-letter file.",
+            registry=r,
+        )
 
     def observe_request(self, route: str, model: str, status: int, latency_s: float, queue_s: float | None) -> None:
         """Count one finished HTTP request."""

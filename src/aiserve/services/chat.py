@@ -110,12 +110,12 @@ class ChatService(ModelService):
         return require_ready(entry)
 
     async def _events(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> AsyncGenerator[Event, None]:
-        """The engine's events for `request`, noting the answer's tokens for the meter."""
+        """The engine's events for `request`, noting the answer's tokens for the meter as they come, so an answer
+        cut short (the client left, the deadline passed) is charged for what was sent."""
         events = self._engine.stream(entry.spec.key, request, timeout_s=self._settings.server.request_timeout_s)
         try:
             async for event in events:
-                if isinstance(event, Finished):
-                    meter.input_tokens, meter.output_tokens = event.prompt_tokens, event.completion_tokens
+                meter.input_tokens, meter.output_tokens = event.prompt_tokens, event.completion_tokens
                 yield event
         finally:
             await events.aclose()  # a client that left stops the model within one token

@@ -69,11 +69,12 @@ class Decoding:
     """Answer tokens (an end-of-sequence token is not one)."""
     sent: str = ""
     finish: str | None = None
-    _pieces: list[str] = field(default_factory=list)
+    _pieces: list[tuple[str, int]] = field(default_factory=list)
+    """Text not yet taken, each with the answer tokens chosen when it was produced."""
 
     def take(self) -> list[Event]:
         """The text produced since the last call, then `Finished` once the answer is over."""
-        events: list[Event] = [Piece(text) for text in self._pieces]
+        events: list[Event] = [Piece(text, self.prompt_tokens, tokens) for text, tokens in self._pieces]
         self._pieces.clear()
         if self.finish is not None:
             events.append(Finished(self.finish, self.prompt_tokens, len(self.tokens)))
@@ -129,7 +130,7 @@ class SteppedBackend(GenerationBackend):
         while safe > len(sequence.sent) and text[safe - 1] == "\ufffd":  # wait for whole characters
             safe -= 1
         if safe > len(sequence.sent):
-            sequence._pieces.append(text[len(sequence.sent) : safe])
+            sequence._pieces.append((text[len(sequence.sent) : safe], len(sequence.tokens)))
             sequence.sent = text[:safe]
 
     def generate(
