@@ -40,6 +40,17 @@ class ServerSettings(_Group):
     """Interface to bind; use 0.0.0.0 in containers."""
     port: int = Field(default=8000, ge=0, le=65535)
     """TCP port to listen on (0 picks a free one)."""
+    max_connections: int = Field(default=1024, ge=1)
+    """Open connections (and requests in flight) at most; past it, new ones get 503 at once."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """A request's headers must arrive within this (from the connection's start or the request's first byte);
+    a connection that sends nothing is closed after it. Past it: 408."""
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    """A request's body must arrive within this once its headers are in."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Request line and headers together at most; past it: 431."""
+    max_headers: int = Field(default=100, ge=1)
+    """Headers per request at most; past it: 431."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     """Largest request body accepted; larger bodies get 413."""
     request_timeout_s: float = Field(default=30.0, gt=0)
@@ -127,6 +138,11 @@ class ChatSettings(_Group):
     slots: int = Field(default=0, ge=0, le=64)
     """Answers decoded together per chat model, one token each per forward pass; each holds its own key/value
     cache of the model's context window. 0 lets the runtime choose: 8, or 64 for transformers on a GPU."""
+    max_messages: int = Field(default=1024, ge=1)
+    """Messages in one conversation at most; more are refused (400) before any templating or tokenising."""
+    max_chars_per_token: int = Field(default=16, ge=1)
+    """A prompt longer than the model's context window times this many characters cannot fit and is refused (400)
+    at once, before it reaches the model's thread (a token is rarely more than a few characters)."""
 
 
 class ModelsSettings(_Group):

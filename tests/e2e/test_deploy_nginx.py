@@ -120,6 +120,14 @@ def test_an_oversized_body_is_refused_by_nginx(site: tuple[str, str, Path]) -> N
     assert refused.status_code == 413
 
 
+def test_an_oversized_header_is_refused_by_nginx(site: tuple[str, str, Path]) -> None:
+    _, secure, _ = site
+    with client() as http:
+        refused = http.get(f"{secure}/health", headers={"X-Padding": "a" * 20_000})
+        assert refused.status_code == 400  # "Request Header Or Cookie Too Large": it never reaches aiserve
+        assert http.get(f"{secure}/health").status_code == 200
+
+
 def test_the_server_sees_the_real_client(site: tuple[str, str, Path]) -> None:
     _, _, work = site
 

@@ -164,3 +164,26 @@ def test_concurrent_answers_are_the_answers_given_alone(runtime: tuple[TestClien
         together = list(pool.map(lambda body: chat(runtime, **body)["choices"][0]["message"]["content"], bodies))
     assert together == alone
     assert len(set(alone)) == len(alone)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "fragment"),
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}] * 200_000}, "the limit is 1024"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi " * 2_000_000}]}, "context window"),
+        ("/v1/completions", {"prompt": "word " * 1_500_000}, "context window"),
+        ("/v1/chat", {"message": "x" * 32_000, "max_tokens": 1}, None),  # the schema's own limit holds first
+    ],
+    ids=["many-messages", "one-huge-message", "huge-prompt", "simple-chat"],
+)
+def test_a_prompt_that_cannot_fit_is_refused_before_the_model_sees_it(
+    runtime: tuple[TestClient, str], path: str, body: dict[str, Any], fragment: str | None
+) -> None:
+    client, model = runtime
+    refused = client.post(path, json={"model": model, "max_tokens": 8, **body})
+    if fragment is None:  # 32,000 characters fit the schema and the 2048 x 16 character bound: the model says no
+        assert refused.status_code == 400, refused.text
+        return
+    assert refused.status_code == 400, refused.text[:300]
+    assert fragment in refused.json()["error"]["message"]
+    assert chat(runtime, messages=FRANCE, max_tokens=8)["choices"][0]["message"]["content"]  # still serving

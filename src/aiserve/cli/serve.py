@@ -55,6 +55,7 @@ def serve(
     )
     import uvicorn
 
+    from aiserve.api.connections import ConnectionLimits, guarded
     from aiserve.app import create_app
     from aiserve.cli.progress import prepare_models
 
@@ -67,7 +68,12 @@ def serve(
         host=server.host,
         port=server.port,
         loop="auto",
-        http="auto",
+        http=guarded(
+            ConnectionLimits(
+                server.header_timeout_s, server.body_timeout_s, server.max_header_bytes, server.max_headers
+            )
+        ),  # fmt: skip
+        limit_concurrency=server.max_connections,
         log_config=None,
         access_log=False,
         proxy_headers=False,  # the app reads forwarding headers itself, from server.trusted_proxies only

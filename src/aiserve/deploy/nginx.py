@@ -39,6 +39,8 @@ SITE = """\
 # 4. Tell aiserve to believe this proxy's forwarding headers (and no one else's):
 #      AISERVE_SERVER__TRUSTED_PROXIES='{trusted}'   (where nginx connects from, as aiserve sees it)
 
+limit_conn_zone $binary_remote_addr zone=aiserve_per_address:10m;
+
 upstream aiserve {{
 {servers}
     keepalive 32;
@@ -66,6 +68,12 @@ server {{
 
     # the same limit as the server's (server.max_body_bytes): nginx refuses larger bodies before they travel
     client_max_body_size {max_body};
+    # slow and greedy clients: headers and body must arrive in time, headers stay small, and one address holds
+    # a bounded number of connections (the rest get 503 at once)
+    client_header_timeout 10s;
+    client_body_timeout 30s;
+    large_client_header_buffers 4 16k;
+    limit_conn aiserve_per_address 64;
 
     location / {{
 {proxy}    }}

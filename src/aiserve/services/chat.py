@@ -65,6 +65,19 @@ def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings
     )
 
 
+def check_size(texts: list[str], entry: ModelEntry, settings: Settings, *, param: str) -> None:
+    """Refuse, at once and before any templating or tokenising, a prompt that cannot fit the model's context
+    window: too many messages, or more characters than the window could hold."""
+    chat = settings.models.chat
+    if len(texts) > chat.max_messages:
+        raise InvalidInput(f"'{param}' has {len(texts)} messages; the limit is {chat.max_messages}.", param=param)
+    window = int(entry.info.get("max_input_tokens") or 0)
+    chars = sum(len(text) for text in texts)
+    if window and chars > window * chat.max_chars_per_token:
+        raise InvalidInput(f"The prompt has {chars} characters: more than the {window}-token context window of "
+                           f"'{entry.name}' can hold.", param=param)  # fmt: skip
+
+
 def chat_generation(request: ChatCompletionRequest, settings: Settings) -> GenerationRequest:
     """The conversation and its sampling parameters."""
     messages = tuple((_ROLES.get(m.role, m.role), m.text()) for m in request.messages)
@@ -129,10 +142,19 @@ class ChatService(ModelService):
                 return _Answer("".join(parts), event)
         raise ModelNotReady("The answer ended early.")
 
+    def _chat(self, request: ChatCompletionRequest, entry: ModelEntry) -> GenerationRequest:
+        check_size([m.text() for m in request.messages], entry, self._settings, param="messages")
+        return chat_generation(request, self._settings)
+
+    def _text(self, request: CompletionRequest, entry: ModelEntry) -> GenerationRequest:
+        prompts = request.prompt if isinstance(request.prompt, list) else [request.prompt]
+        check_size(prompts, entry, self._settings, param="prompt")
+        return text_generation(request, self._settings)
+
     async def complete_chat(self, request: ChatCompletionRequest, meter: Meter) -> ChatCompletion:
         """A whole chat completion."""
         entry = self._model(request.model, meter)
-        answer = await self._whole(entry, chat_generation(request, self._settings), meter)
+        answer = await self._whole(entry, self._chat(request, entry), meter)
         cid, created = _ident("chatcmpl")
         message = AssistantMessage(content=answer.text)
         choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished))
@@ -145,7 +167,7 @@ class ChatService(ModelService):
         """A chat completion as chunks: the assistant's role first, a piece of text each, the finish reason, then
         the usage when `stream_options.include_usage` asks for it."""
         entry = self._model(request.model, meter)
-        events = await _started(self._events(entry, chat_generation(request, self._settings), meter))
+        events = await _started(self._events(entry, self._chat(request, entry), meter))
         cid, created = _ident("chatcmpl")
 
         def chunk(choices: list[ChunkChoice], answer_usage: Usage | None = None) -> ChatCompletionChunk:
@@ -163,7 +185,7 @@ class ChatService(ModelService):
     async def complete_text(self, request: CompletionRequest, meter: Meter) -> Completion:
         """A whole text completion."""
         entry = self._model(request.model, meter)
-        answer = await self._whole(entry, text_generation(request, self._settings), meter)
+        answer = await self._whole(entry, self._text(request, entry), meter)
         cid, created = _ident("cmpl")
         choice = CompletionChoice(index=0, text=answer.text, finish_reason=finish_reason(answer.finished))
         return Completion(id=cid, created=created, model=entry.name, choices=[choice], usage=usage(answer.finished))
@@ -171,7 +193,7 @@ class ChatService(ModelService):
     async def stream_text(self, request: CompletionRequest, meter: Meter) -> AsyncGenerator[Completion, None]:
         """A text completion as chunks, then the usage when asked for."""
         entry = self._model(request.model, meter)
-        events = await _started(self._events(entry, text_generation(request, self._settings), meter))
+        events = await _started(self._events(entry, self._text(request, entry), meter))
         cid, created = _ident("cmpl")
 
         def chunk(choices: list[CompletionChoice], answer_usage: Usage | None = None) -> Completion:
@@ -188,12 +210,14 @@ class ChatService(ModelService):
     async def reply(self, request: ChatRequest, meter: Meter) -> ChatReply:
         """`/v1/chat`: the whole reply to one message."""
         entry = self._model(request.model, meter)
+        check_size([request.message], entry, self._settings, param="message")
         answer = await self._whole(entry, _message(request), meter)
         return ChatReply(model=entry.name, reply=answer.text)
 
     async def stream_reply(self, request: ChatRequest, meter: Meter) -> AsyncGenerator[str, None]:
         """`/v1/chat/stream`: the reply's text, piece by piece."""
         entry = self._model(request.model, meter)
+        check_size([request.message], entry, self._settings, param="message")
         events = await _started(self._events(entry, _message(request), meter))
         return _texts(events)
 

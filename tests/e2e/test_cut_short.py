@@ -1,0 +1,58 @@
+"""An answer cut short is still charged: a client that reads a few chunks of a stream and leaves is counted in the
+ledger (and its key's token limit) for the tokens it was sent."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aiserve.bench.server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = "sk-cut-short-admin-" + "c" * 32
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
+CHAT = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    home = tmp_path_factory.mktemp("cut-short")
+    (home / "models").symlink_to(data_dir / "models")
+    with ServerProcess(["--data-dir", str(home), "--model", CHAT], api_key=ADMIN) as proc:
+        yield proc
+
+
+def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.post("/v1/admin/users", json={"name": "leaver"}, headers=AS_ADMIN).status_code == 201
+        made = http.post("/v1/admin/keys", json={"user": "leaver", "limits": {"tokens_per_minute": 100_000}},
+                         headers=AS_ADMIN)  # fmt: skip
+        key = {"Authorization": f"Bearer {made.json()['key']}"}
+        body = {"model": CHAT, "messages": [{"role": "user", "content": "Count from one to two hundred in words."}],
+                "max_tokens": 400, "temperature": 0, "stream": True}  # fmt: skip
+        pieces = 0
+        with http.stream("POST", "/v1/chat/completions", json=body, headers=key) as stream:
+            assert stream.status_code == 200
+            for line in stream.iter_lines():
+                if line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+                    pieces += 1
+                if pieces == 8:
+                    break  # leave before the end
+        deadline = time.monotonic() + 30
+        while True:
+            usage = http.get("/v1/usage", headers=key).json()
+            if usage["total_requests"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert usage["total_requests"] == 1
+        assert usage["input_tokens"] > 10  # the prompt, templated
+        assert 8 <= usage["output_tokens"] < 400  # what was sent before it left, not the whole answer nor nothing
+        after = http.post("/v1/embeddings", json={"model": "x", "input": "y"}, headers=key)
+        spent = 100_000 - int(after.headers.get("x-ratelimit-remaining-tokens", 100_000))
+        assert spent >= usage["input_tokens"] + usage["output_tokens"]  # the token limit was charged too
