@@ -79,6 +79,10 @@ class EngineSettings(_Group):
     """How long a partly filled batch waits for more inputs before it runs."""
     max_queue_items: int = Field(default=4096, ge=1)
     """Most inputs waiting per model; beyond it requests get 503 with Retry-After at once."""
+    max_queue_share: float = Field(default=0.5, gt=0, le=1)
+    """The most of a model's queue (inputs, or chat requests) one API key may hold (without keys: one client
+    address); past it that key gets 503 with Retry-After while the others are still served. Batches are filled from
+    each key's requests in turn, so one key's flood cannot starve the others. 1: no bound."""
     threads: int = Field(default=0, ge=0)
     """Intra-op threads per model; 0 means one per CPU core."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -37,6 +37,13 @@ class RequestRecord:
     status: int = 500
     latency_s: float = 0.0
 
+    @property
+    def owner(self) -> str:
+        """Whose request it is, for the engine's fair turns: the key, or the client's address without keys."""
+        if self.principal is not None:
+            return f"key:{self.principal.key_id}"
+        return f"address:{self.client or ''}"
+
     def timed(self, queue_s: float, inference_s: float) -> None:
         """Note how long the request waited for its batch and how long the batch ran."""
         self.queue_s, self.inference_s = queue_s, inference_s

@@ -1,7 +1,9 @@
 """Dynamic batching for one model: a bounded queue, a batch-forming loop, and a worker thread.
 
 Requests are queued whole and sliced into batches of at most `max_batch_size` inputs, so one large request
-shares batches with small ones. A request is refused with `Overloaded` before any preprocessing when the queue
+shares batches with small ones. Each owner (an API key, or a client address without keys) has its own line, a batch
+is filled from the lines in turn, and one owner may hold at most `max_share` of the queue: one key's flood cannot
+starve the others. A request is refused with `Overloaded` before any preprocessing when the queue
 is full; it fails with `DeadlineExceeded` when its deadline passes; if its caller goes away (a client
 disconnect cancels the awaiting task) its inputs that have not run yet are dropped.
 """
@@ -12,13 +14,14 @@ import asyncio
 import logging
 import math
 import time
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
+from aiserve.engine.fair import owner_cap
 from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded, PayloadTooLarge
 
@@ -32,6 +35,8 @@ class BatchPolicy:
     max_batch_size: int = 32
     max_wait_s: float = 0.002
     max_queue_items: int = 1024
+    max_share: float = 1.0
+    """The most of the queue one owner may hold."""
 
 
 class _Entry:
@@ -45,12 +50,14 @@ class _Entry:
         "inference_s",
         "items",
         "outputs",
+        "owner",
         "pending",
         "started",
     )
 
-    def __init__(self, items: Sequence[Any], future: asyncio.Future[Completed], deadline: float) -> None:
+    def __init__(self, items: Sequence[Any], future: asyncio.Future[Completed], deadline: float, owner: str) -> None:
         self.items = items
+        self.owner = owner
         self.outputs: list[Any] = [None] * len(items)
         self.dispatched = 0  # inputs handed to a batch so far
         self.pending = len(items)  # inputs without an output yet
@@ -78,8 +85,9 @@ class Batcher:
         self.backend = backend
         self.policy = policy
         self._observer = observer or NullObserver()
-        self._queue: deque[_Entry] = deque()
+        self._lines: OrderedDict[str, deque[_Entry]] = OrderedDict()
         self._queued = 0
+        self._queued_by: Counter[str] = Counter()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -112,7 +120,7 @@ class Batcher:
         self._closing = True
         try:
             async with asyncio.timeout(drain_s):
-                while self._queue or not self._idle.is_set():
+                while self._lines or not self._idle.is_set():
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.warning("model %s stopped with %d inputs still queued", self.model_id, self._queued)
@@ -121,16 +129,17 @@ class Batcher:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         stopped = ModelNotReady(f"The model '{self.model_id}' is shutting down.")
-        for entry in [*self._queue, *running]:
+        for entry in [*(e for line in self._lines.values() for e in line), *running]:
             if not entry.future.done():
                 entry.future.set_exception(stopped)
-        self._queue.clear()
+        self._lines.clear()
         self._queued = 0
+        self._queued_by.clear()
         # never block the event loop on a batch that overran the drain time; its thread finishes on its own
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, items: Sequence[Any], *, timeout_s: float) -> Completed:
-        """Queue `items`, wait for their outputs, and return them in order."""
+    async def submit(self, items: Sequence[Any], *, timeout_s: float, owner: str = "") -> Completed:
+        """Queue `items` in `owner`'s line, wait for their outputs, and return them in order."""
         if self._closing or self._task is None:
             raise ModelNotReady(f"The model '{self.model_id}' is not serving.", retry_after=1.0)
         n = len(items)
@@ -140,16 +149,12 @@ class Batcher:
                 "Split it into smaller requests.",
                 param="input",
             )
-        if self._queued + n > self.policy.max_queue_items:
-            self._observer.rejected(self.model_id, "overloaded")
-            raise Overloaded(
-                f"The model '{self.model_id}' has {self._queued} inputs queued; try again shortly.",
-                retry_after=self._retry_after(n),
-            )
+        self._admit(n, owner)
         future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
-        entry = _Entry(items, future, time.perf_counter() + timeout_s)
-        self._queue.append(entry)
+        entry = _Entry(items, future, time.perf_counter() + timeout_s, owner)
+        self._lines.setdefault(owner, deque()).append(entry)
         self._queued += n
+        self._queued_by[owner] += n
         self._observer.queue_changed(self.model_id, self._queued)
         self._wakeup.set()
         try:
@@ -164,9 +169,32 @@ class Batcher:
             # if the caller gave up (deadline, disconnect) or failed early, free the room its unrun inputs held
             # now, not when the loop reaches them; the loop then just drops the entry
             if left := len(entry.items) - entry.dispatched:
-                self._queued -= left
+                self._dequeued(entry, left)
                 entry.dispatched = len(entry.items)
                 self._observer.queue_changed(self.model_id, self._queued)
+
+    def _admit(self, n: int, owner: str) -> None:
+        """Refuse `n` more inputs when the queue, or `owner`'s share of it, is full."""
+        share = owner_cap(self.policy.max_queue_items, self.policy.max_share)
+        if self._queued + n > self.policy.max_queue_items:
+            self._observer.rejected(self.model_id, "overloaded")
+            raise Overloaded(
+                f"The model '{self.model_id}' has {self._queued} inputs queued; try again shortly.",
+                retry_after=self._retry_after(n),
+            )
+        if self._queued_by[owner] + n > share:
+            self._observer.rejected(self.model_id, "overloaded")
+            raise Overloaded(
+                f"You have {self._queued_by[owner]} inputs queued on '{self.model_id}', your share of its queue "
+                f"({share}); try again shortly.",
+                retry_after=self._retry_after(n),
+            )
+
+    def _dequeued(self, entry: _Entry, n: int) -> None:
+        self._queued -= n
+        self._queued_by[entry.owner] -= n
+        if self._queued_by[entry.owner] <= 0:
+            del self._queued_by[entry.owner]
 
     def _retry_after(self, n: int) -> float:
         backlog = self._queued + n
@@ -175,7 +203,7 @@ class Batcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
+            while not self._lines:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             await self._linger(loop)
@@ -194,7 +222,7 @@ class Batcher:
     async def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
         """Give a partly filled batch up to `max_wait_s` to fill, but only when clients are concurrent: a lone
         client would just wait for nobody."""
-        if self._last_requests <= 1 and len(self._queue) <= 1:
+        if self._last_requests <= 1 and sum(len(line) for line in self._lines.values()) <= 1:
             return
         until = loop.time() + self.policy.max_wait_s
         while self._queued < self.policy.max_batch_size:
@@ -209,31 +237,48 @@ class Batcher:
                 return
 
     def _take(self) -> list[_Slice]:
-        """Pop up to `max_batch_size` inputs off the queue, dropping cancelled and expired requests."""
+        """Pop up to `max_batch_size` inputs off the lines, an equal share from each owner in turn (what one leaves
+        unused goes to the others), dropping cancelled and expired requests."""
         batch: list[_Slice] = []
         room = self.policy.max_batch_size
         now = time.perf_counter()
-        while self._queue and room:
-            entry = self._queue[0]
+        while room and self._lines:
+            share = max(1, room // len(self._lines))
+            for owner in list(self._lines):
+                if not room:
+                    break
+                room -= self._take_from(owner, min(share, room), now, batch)
+        if self._lines:
+            self._lines.move_to_end(next(iter(self._lines)))  # the next batch starts with the next owner
+        self._observer.queue_changed(self.model_id, self._queued)
+        return batch
+
+    def _take_from(self, owner: str, want: int, now: float, batch: list[_Slice]) -> int:
+        """Up to `want` inputs from the head of `owner`'s line; how many were taken."""
+        line = self._lines[owner]
+        taken = 0
+        while line and taken < want:
+            entry = line[0]
             left = len(entry.items) - entry.dispatched
             if entry.future.done() or entry.deadline <= now:
-                self._queue.popleft()
-                self._queued -= left
+                line.popleft()
+                self._dequeued(entry, left)
                 entry.dispatched = len(entry.items)
                 if not entry.future.done():
                     entry.future.set_exception(DeadlineExceeded("The request's deadline passed while it was queued."))
                 continue
-            take = min(left, room)
+            take = min(left, want - taken)
             if entry.dispatched == 0:
                 entry.started = now
             batch.append((entry, entry.dispatched, entry.dispatched + take))
             entry.dispatched += take
-            room -= take
-            self._queued -= take
+            taken += take
+            self._dequeued(entry, take)
             if entry.dispatched == len(entry.items):
-                self._queue.popleft()
-        self._observer.queue_changed(self.model_id, self._queued)
-        return batch
+                line.popleft()
+        if not line:
+            del self._lines[owner]
+        return taken
 
     async def _run(self, loop: asyncio.AbstractEventLoop, batch: list[_Slice]) -> None:
         items = [item for entry, lo, hi in batch for item in entry.items[lo:hi]]

@@ -35,20 +35,24 @@ class Engine:
         batcher.start()
         self._batchers[model_id] = batcher
 
-    def add_generator(self, model_id: str, backend: GenerationBackend, *, max_queue: int) -> None:
+    def add_generator(
+        self, model_id: str, backend: GenerationBackend, *, max_queue: int, max_share: float = 1.0
+    ) -> None:
         """Start serving a loaded text-generation backend under `model_id`."""
         if model_id in self._generators:
             raise ValueError(f"the model {model_id!r} is already served; remove it first")
-        self._generators[model_id] = Scheduler(model_id, backend, max_queue=max_queue, observer=self._observer)
+        self._generators[model_id] = Scheduler(
+            model_id, backend, max_queue=max_queue, max_share=max_share, observer=self._observer
+        )
 
     async def stream(
-        self, model_id: str, request: GenerationRequest, *, timeout_s: float
+        self, model_id: str, request: GenerationRequest, *, timeout_s: float, owner: str = ""
     ) -> AsyncGenerator[Event, None]:
-        """Generate on `model_id`, yielding text pieces and then `Finished`."""
+        """Generate on `model_id` for `owner`, yielding text pieces and then `Finished`."""
         generator = self._generators.get(model_id)
         if generator is None:
             raise ModelNotReady(f"The model '{model_id}' is not loaded yet.", retry_after=2.0)
-        async for event in generator.stream(request, timeout_s=timeout_s):
+        async for event in generator.stream(request, timeout_s=timeout_s, owner=owner):
             yield event
 
     async def remove(self, model_id: str, drain_s: float = 10.0) -> None:
@@ -65,12 +69,12 @@ class Engine:
         batcher = self._batchers.get(model_id)
         return batcher.queued if batcher else 0
 
-    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float) -> Completed:
-        """Queue `items` on `model_id` and wait for the outputs."""
+    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float, owner: str = "") -> Completed:
+        """Queue `items` on `model_id` for `owner` and wait for the outputs."""
         batcher = self._batchers.get(model_id)
         if batcher is None:
             raise ModelNotReady(f"The model '{model_id}' is not loaded yet.", retry_after=2.0)
-        return await batcher.submit(items, timeout_s=timeout_s)
+        return await batcher.submit(items, timeout_s=timeout_s, owner=owner)
 
     async def close(self, drain_s: float = 10.0) -> None:
         """Stop every model."""

@@ -80,8 +80,9 @@ class Completed:
 class EngineClient(Protocol):
     """What the transport layer uses to run models."""
 
-    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float) -> Completed:
-        """Queue `items` on a model and wait for its outputs.
+    async def run(self, model_id: str, items: Sequence[Any], *, timeout_s: float, owner: str = "") -> Completed:
+        """Queue `items` on a model and wait for its outputs. `owner` (an API key or a client address) gets fair
+        turns with the other owners and at most its share of the queue.
 
         Raises:
             ModelNotReady: the model is not serving.
@@ -90,8 +91,10 @@ class EngineClient(Protocol):
         """
         ...
 
-    def stream(self, model_id: str, request: GenerationRequest, *, timeout_s: float) -> AsyncGenerator[Event, None]:
-        """Generate text on a model: pieces as they come, then `Finished`.
+    def stream(
+        self, model_id: str, request: GenerationRequest, *, timeout_s: float, owner: str = ""
+    ) -> AsyncGenerator[Event, None]:
+        """Generate text on a model for `owner`: pieces as they come, then `Finished`.
 
         Raises:
             ModelNotReady, Overloaded, InvalidInput (prompt too long), DeadlineExceeded.

@@ -1,6 +1,8 @@
 """The generation scheduler: streams one model's answers to many clients.
 
-Requests wait in a bounded queue (full: `Overloaded` before any tokenising). A slot backend runs one worker thread
+Requests wait in a bounded queue (full: `Overloaded` before any tokenising), one line per owner (an API key, or a
+client address without keys) served in turn, and one owner may hold at most `max_share` of it, so one key's flood
+cannot starve the others. A slot backend runs one worker thread
 per slot, each generating one answer at a time; a stepped backend runs one worker thread that admits newcomers as
 soon as there is room and decodes every running answer in one forward pass per token (iteration-level batching).
 Each token is handed to the request's own asyncio queue; a request whose client has gone, or whose deadline has
@@ -15,10 +17,12 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from aiserve.engine.backends.generative import Decoding, GenerationBackend, SteppedBackend
+from aiserve.engine.fair import FairQueue, owner_cap
 from aiserve.engine.protocol import EngineObserver, Event, Finished, GenerationRequest, NullObserver, Piece
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
 
@@ -37,6 +41,7 @@ class _Job:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[Event | BaseException | object]
     deadline: float
+    owner: str = ""
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def push(self, item: Event | BaseException | object) -> None:
@@ -62,14 +67,22 @@ class Scheduler:
     """Runs one generation backend for many clients, first come first served."""
 
     def __init__(
-        self, model_id: str, backend: GenerationBackend, *, max_queue: int, observer: EngineObserver | None = None
+        self,
+        model_id: str,
+        backend: GenerationBackend,
+        *,
+        max_queue: int,
+        max_share: float = 1.0,
+        observer: EngineObserver | None = None,
     ) -> None:
         self.model_id = model_id
         self._observer: EngineObserver = observer or NullObserver()
         self.backend = backend
         self.max_queue = max_queue
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: FairQueue[_Job] = FairQueue()
         self._waiting = 0
+        self._per_owner = owner_cap(max_queue, max_share)
+        self._waiting_by: Counter[str] = Counter()
         self._closing = False
         self._live: set[_Job] = set()
         if isinstance(backend, SteppedBackend):
@@ -89,18 +102,24 @@ class Scheduler:
         """Requests queued or running."""
         return self._waiting
 
-    async def stream(self, request: GenerationRequest, *, timeout_s: float) -> AsyncGenerator[Event, None]:
-        """Queue `request` and yield its events as they are generated. Leaving the loop early (a disconnect)
-        stops the generation within one token."""
+    async def stream(
+        self, request: GenerationRequest, *, timeout_s: float, owner: str = ""
+    ) -> AsyncGenerator[Event, None]:
+        """Queue `request` in `owner`'s line and yield its events as they are generated. Leaving the loop early (a
+        disconnect) stops the generation within one token."""
         if self._closing:
             raise ModelNotReady(f"The model '{self.model_id}' is shutting down.")
         if self._waiting >= self.max_queue:
             raise Overloaded(f"The model '{self.model_id}' has {self._waiting} requests waiting.", retry_after=2.0)
+        if self._waiting_by[owner] >= self._per_owner:
+            raise Overloaded(f"You have {self._waiting_by[owner]} requests waiting or running on '{self.model_id}', "
+                             "your share of its queue; try again shortly.", retry_after=2.0)  # fmt: skip
         loop = asyncio.get_running_loop()
-        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s)
+        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s, owner)
         self._waiting += 1
+        self._waiting_by[owner] += 1
         self._live.add(job)
-        self._jobs.put(job)
+        self._jobs.put(owner, job)
         # one timer per request (not one per token): a request stuck behind others still gets its 504 on time
         timer = loop.call_later(timeout_s, job.events.put_nowait, _late())
         try:
@@ -117,12 +136,15 @@ class Scheduler:
             job.cancelled.set()
             self._live.discard(job)
 
-    def _release(self) -> None:
+    def _release(self, owner: str) -> None:
         self._waiting -= 1
+        self._waiting_by[owner] -= 1
+        if self._waiting_by[owner] <= 0:
+            del self._waiting_by[owner]
 
     def _close_job(self, job: _Job, reason: str, tokens: int) -> None:
         job.push(_DONE)
-        job.loop.call_soon_threadsafe(self._release)
+        job.loop.call_soon_threadsafe(self._release, job.owner)
         self._observer.generation_done(self.model_id, reason, tokens)
 
     def _fail(self, job: _Job, exc: Exception) -> None:
@@ -223,7 +245,6 @@ class Scheduler:
             for job in list(self._live):
                 job.push(ModelNotReady(f"The model '{self.model_id}' is shutting down."))
                 job.cancelled.set()
-        for _ in self._threads:
-            self._jobs.put(None)
+        self._jobs.close()
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 5.0)

@@ -79,6 +79,7 @@ class ModelRegistry:
             max_batch_size=settings.engine.max_batch_size,
             max_wait_s=settings.engine.max_wait_ms / 1000,
             max_queue_items=settings.engine.max_queue_items,
+            max_share=settings.engine.max_queue_share,
         )
 
     def _register(self, spec: ModelSpec, *, startup: bool) -> ModelEntry:
@@ -205,7 +206,12 @@ class ModelRegistry:
             return
         self._backends[spec.key] = backend
         if isinstance(backend, GenerationBackend):
-            self._engine.add_generator(spec.key, backend, max_queue=self._settings.models.chat.max_queue)
+            self._engine.add_generator(
+                spec.key,
+                backend,
+                max_queue=self._settings.models.chat.max_queue,
+                max_share=self._settings.engine.max_queue_share,
+            )
         else:
             self._engine.add(spec.key, backend, self.policy_for(spec))
         entry.info, entry.runtime, entry.state = backend.info(), backend.runtime, ModelState.READY

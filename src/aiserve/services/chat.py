@@ -125,7 +125,9 @@ class ChatService(ModelService):
     async def _events(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> AsyncGenerator[Event, None]:
         """The engine's events for `request`, noting the answer's tokens for the meter as they come, so an answer
         cut short (the client left, the deadline passed) is charged for what was sent."""
-        events = self._engine.stream(entry.spec.key, request, timeout_s=self._settings.server.request_timeout_s)
+        events = self._engine.stream(
+            entry.spec.key, request, timeout_s=self._settings.server.request_timeout_s, owner=meter.owner
+        )
         try:
             async for event in events:
                 meter.input_tokens, meter.output_tokens = event.prompt_tokens, event.completion_tokens

@@ -42,9 +42,13 @@ class ClassifyService(ModelService):
             raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not an image classifier.", param="model")
         return entry
 
-    async def _run(self, image: bytes, entry: ModelEntry, top_k: int | None) -> tuple[list[Prediction], float, float]:
+    async def _run(
+        self, image: bytes, entry: ModelEntry, top_k: int | None, owner: str
+    ) -> tuple[list[Prediction], float, float]:
         require_ready(entry)
-        done = await self._engine.run(entry.spec.key, [image], timeout_s=self._settings.server.request_timeout_s)
+        done = await self._engine.run(
+            entry.spec.key, [image], timeout_s=self._settings.server.request_timeout_s, owner=owner
+        )
         output: ClassOutput = done.outputs[0]
         k = top_k or self._settings.models.classification.default_top_k
         predictions = [Prediction(label=label, confidence=round(p, 4)) for label, p in output.top[:k]]
@@ -53,7 +57,7 @@ class ClassifyService(ModelService):
     async def classify(self, image: Image, options: ClassifyOptions, meter: Meter) -> ClassifyResponse:
         """The image's `top_k` best classes."""
         entry = self._classifier(options.model, meter)
-        predictions, queue_s, inference_s = await self._run(_bytes(image), entry, options.top_k)
+        predictions, queue_s, inference_s = await self._run(_bytes(image), entry, options.top_k, meter.owner)
         meter.timed(queue_s, inference_s)
         meter.images = 1
         return ClassifyResponse(model=entry.name, predictions=predictions)
@@ -66,7 +70,9 @@ class ClassifyService(ModelService):
 
         async def one(index: int, text: str) -> tuple[ImageResult, float, float]:
             try:
-                predictions, queue_s, inference_s = await self._run(decode_base64(text), entry, request.top_k)
+                predictions, queue_s, inference_s = await self._run(
+                    decode_base64(text), entry, request.top_k, meter.owner
+                )
             except InvalidInput as exc:
                 return ImageResult(index=index, error=ImageError(message=exc.message, code=exc.code)), 0.0, 0.0
             return ImageResult(index=index, predictions=predictions), queue_s, inference_s

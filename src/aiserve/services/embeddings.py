@@ -56,7 +56,9 @@ class EmbeddingService(ModelService):
         self._check(request, entry)
         texts = texts_of(request, self._settings.models.embeddings.max_inputs_per_request)
         require_ready(entry)
-        done = await self._engine.run(entry.spec.key, texts, timeout_s=self._settings.server.request_timeout_s)
+        done = await self._engine.run(
+            entry.spec.key, texts, timeout_s=self._settings.server.request_timeout_s, owner=meter.owner
+        )
         meter.timed(done.queue_s, done.inference_s)
         response = answer(done.outputs, entry.name, base64_=request.encoding_format == "base64")
         meter.input_tokens = response.usage.prompt_tokens

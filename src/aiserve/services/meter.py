@@ -16,6 +16,12 @@ class Meter(Protocol):
     images: int
     """Images classified."""
 
+    @property
+    def owner(self) -> str:
+        """Whose request it is (an API key, or a client address without keys): the engine's fair turns and queue
+        shares go by it."""
+        ...
+
     def timed(self, queue_s: float, inference_s: float) -> None:
         """Note how long the request waited for its batch and how long the batch ran."""
         ...

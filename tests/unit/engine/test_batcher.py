@@ -482,3 +482,44 @@ async def test_close_fails_a_batch_that_overruns_the_drain_without_blocking() ->
         with pytest.raises(ModelNotReady, match="shutting down"):
             await stuck
     backend.release()
+
+
+# --- fairness between owners ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_light_owner_is_served_in_the_next_batch_despite_a_flood() -> None:
+    backend = RecordingBackend(gated=True)
+    async with serving(backend, BatchPolicy(max_batch_size=8, max_queue_items=4096)) as batcher:
+        blocker = await occupy_worker(batcher, backend)
+        flood = [asyncio.create_task(batcher.submit([f"heavy {i}.{j}" for j in range(64)], timeout_s=30,
+                                                    owner="key:heavy")) for i in range(8)]  # fmt: skip
+        await wait_until(lambda: batcher.queued == 512)
+        light = asyncio.create_task(batcher.submit(["light one"], timeout_s=30, owner="key:light"))
+        await wait_until(lambda: batcher.queued == 513)
+        backend.release()
+        async with asyncio.timeout(HANG_GUARD_S):
+            await light
+            await asyncio.gather(blocker, *flood)
+    batches = backend.seen[1:]  # after the blocker
+    first_with_light = next(i for i, batch in enumerate(batches) if "light one" in batch)
+    assert first_with_light == 0  # not behind the 512 inputs queued before it
+    assert len(batches[0]) == 8
+
+
+@pytest.mark.asyncio
+async def test_one_owner_may_hold_only_its_share_of_the_queue() -> None:
+    backend = RecordingBackend(gated=True)
+    policy = BatchPolicy(max_batch_size=8, max_queue_items=100, max_share=0.5)
+    async with serving(backend, policy) as batcher:
+        blocker = await occupy_worker(batcher, backend)
+        held = asyncio.create_task(batcher.submit([f"h{i}" for i in range(50)], timeout_s=30, owner="key:heavy"))
+        await wait_until(lambda: batcher.queued == 50)
+        with pytest.raises(Overloaded, match="your share of its queue"):
+            await batcher.submit(["one more"], timeout_s=30, owner="key:heavy")
+        other = asyncio.create_task(batcher.submit([f"o{i}" for i in range(50)], timeout_s=30, owner="key:other"))
+        await wait_until(lambda: batcher.queued == 100)
+        backend.release()
+        async with asyncio.timeout(HANG_GUARD_S):
+            await asyncio.gather(blocker, held, other)
+        assert (await batcher.submit(["again"], timeout_s=30, owner="key:heavy")).outputs  # room again once done

@@ -12,7 +12,7 @@ import pytest
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
 from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
 from aiserve.engine.scheduler import Scheduler
-from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed
+from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
 
 pytestmark = pytest.mark.unit
 
@@ -168,3 +168,33 @@ def test_max_tokens_ends_with_length() -> None:
     events = list(backend.generate(ask("abcdef", max_tokens=3), lambda: False))
     assert text(events) == "abc"
     assert events[-1] == Finished("length", 6, 3)
+
+
+async def collect_as(gen: Scheduler, request: GenerationRequest, owner: str) -> list[Event]:
+    return [event async for event in gen.stream(request, timeout_s=30, owner=owner)]
+
+
+@pytest.mark.asyncio
+async def test_owners_take_turns_for_the_running_rows_and_hold_at_most_their_share() -> None:
+    gate = threading.Event()
+    backend = Letters(max_running=1, gate=gate)
+    gen = Scheduler("m", backend, max_queue=8, max_share=0.5)
+    order: list[str] = []
+
+    async def answer(prompt: str, owner: str) -> None:
+        events = await collect_as(gen, ask(prompt), owner)
+        order.append(text(events))
+
+    async with asyncio.timeout(GUARD_S):
+        heavy = [asyncio.ensure_future(answer(p, "key:heavy")) for p in ("aa", "bb", "cc", "dd")]
+        while gen.waiting < 4:
+            await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded, match="your share"):  # 4 of 8 is the heavy key's share
+            await collect_as(gen, ask("ee"), "key:heavy")
+        light = asyncio.ensure_future(answer("zz", "key:light"))
+        while gen.waiting < 5:
+            await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.gather(*heavy, light)
+        await gen.close()
+    assert order.index("zz") <= 2  # not behind every one of the heavy key's queued answers
