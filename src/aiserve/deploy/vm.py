@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from aiserve.deploy import checks
 from aiserve.deploy.nginx import Site, render
 
 DOCKER_NETWORKS = '["172.16.0.0/12"]'
@@ -82,6 +83,11 @@ class Vm:
     image: str
     port: int = 8000
     max_body_bytes: int = 8 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        checks.domain(self.domain)
+        checks.email(self.email)
+        checks.image(self.image)
 
 
 def render_vm(vm: Vm, name: str = "provision.sh") -> str:
