@@ -82,25 +82,59 @@ def _run(cmd: list[str]) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr or done.stdout}")
 
 
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """A running Redis with no persistence on a free loopback port; its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("Redis is not installed (apt-get install redis-server; make test does it)")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+class RedisServer:
+    """One Redis (no persistence) on a fixed loopback port, which a test may kill and start again."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self._binary = binary
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it and wait until it takes connections."""
+        command = [self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
             except OSError:
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def kill(self) -> None:
+        """Kill it at once (SIGKILL): what it held is gone."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
+
+    def stop(self) -> None:
+        """Stop it."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+            self._process = None
+
+
+@contextmanager
+def redis_instance() -> Iterator[RedisServer]:
+    """A running Redis that a test may kill and start again."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("Redis is not installed (apt-get install redis-server; make test does it)")
+    server = RedisServer(binary, free_port())
+    server.start()
+    try:
+        yield server
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A running Redis with no persistence on a free loopback port; its URL."""
+    with redis_instance() as server:
+        yield server.url

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from aiserve.api.errors import error_response
 from aiserve.api.record import record_of
 from aiserve.auth.backend import KeyAuthenticator
-from aiserve.errors import Forbidden, Unauthenticated
+from aiserve.errors import AiserveError, Forbidden, Unauthenticated
 
 
 class AuthMiddleware:
@@ -34,7 +34,11 @@ class AuthMiddleware:
             closed = Forbidden("The admin routes are closed while authentication is off (auth.enabled = false).")
             await error_response(closed)(scope, receive, send)
             return
-        principal = await self.authenticator.authenticate(_bearer(scope))
+        try:
+            principal = await self.authenticator.authenticate(_bearer(scope))
+        except AiserveError as exc:  # the key store is away: 503 with Retry-After, never a bare 500
+            await error_response(exc)(scope, receive, send)
+            return
         if principal is None:
             await error_response(Unauthenticated("Invalid API key"))(scope, receive, send)
             return
