@@ -56,3 +56,27 @@ def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: Serv
         after = http.post("/v1/embeddings", json={"model": "x", "input": "y"}, headers=key)
         spent = 100_000 - int(after.headers.get("x-ratelimit-remaining-tokens", 100_000))
         assert spent >= usage["input_tokens"] + usage["output_tokens"]  # the token limit was charged too
+
+
+def test_a_chat_whose_worst_case_cannot_fit_the_key_is_told_so(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.post("/v1/admin/users", json={"name": "small"}, headers=AS_ADMIN).status_code == 201
+        made = http.post("/v1/admin/keys", json={"user": "small", "limits": {"tokens_per_minute": 300}},
+                         headers=AS_ADMIN)  # fmt: skip
+        key = {"Authorization": f"Bearer {made.json()['key']}"}
+        ask = {"model": CHAT, "messages": [{"role": "user", "content": "Say hi."}], "temperature": 0}
+        too_big = http.post("/v1/chat/completions", json={**ask, "max_tokens": 400}, headers=key)
+        assert too_big.status_code == 400, too_big.text  # waiting would never help: not a 429
+        assert "more than this API key may use in a minute (300)" in too_big.json()["error"]["message"]
+        fits = http.post("/v1/chat/completions", json={**ask, "max_tokens": 20}, headers=key)
+        assert fits.status_code == 200, fits.text
+        used = fits.json()["usage"]["total_tokens"]
+        deadline = time.monotonic() + 30  # the answer is settled just after it is sent: wait for that state
+        while True:  # a body the schema refuses passes the limiter (showing what is left) but uses no tokens
+            probe = http.post("/v1/chat/completions", json={"model": CHAT}, headers=key)
+            assert probe.status_code == 422
+            left = int(probe.headers["x-ratelimit-remaining-tokens"])
+            if left == 300 - used or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert left == 300 - used  # charged what it used; what it held back is given back

@@ -5,6 +5,7 @@ ledger), limits changed on the admin API, and keys' last use."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from aiserve.app import create_app
 from aiserve.settings import Settings
 from tests.conftest import MakeSettings
 from tests.integration.conftest import running_app
@@ -98,8 +101,7 @@ def test_a_key_that_spent_its_limit_can_still_list_models_and_read_its_usage(cli
 def test_a_route_that_uses_no_tokens_is_not_held_back_by_a_spent_token_limit(client: TestClient) -> None:
     key = new_key(client, "inspector", key_limits={"tokens_per_minute": 90, "requests_per_minute": 100})
     assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200  # 85 of 90
-    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 200  # admitted while any are left
-    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 429
+    assert client.post("/v1/classify", json=BODY, headers=key).status_code == 429  # 5 left: not an image
     inspected = client.post("/v1/inspect", json=INSPECT, headers=key)
     assert inspected.status_code == 200, inspected.text
     assert inspected.headers["x-ratelimit-limit-requests"] == "100"
@@ -107,21 +109,22 @@ def test_a_route_that_uses_no_tokens_is_not_held_back_by_a_spent_token_limit(cli
 
 
 def test_tokens_per_minute_count_images_and_refuse_once_spent(client: TestClient) -> None:
-    # 85 tokens an image: 200 admits three images (0, 85, 170 used before each) and refuses the fourth
+    # 85 tokens an image, held back before it runs: 200 admits two images (0 and 85 used before each) and refuses
+    # the third, which would pass the limit (170 + 85 > 200)
     key = new_key(client, "tokens", key_limits={"tokens_per_minute": 200, "requests_per_minute": 100})
     remaining = []
-    for _ in range(3):
+    for _ in range(2):
         answer = client.post("/v1/classify", json=BODY, headers=key)
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-ratelimit-limit-tokens"] == "200"
         assert answer.headers["x-ratelimit-limit-requests"] == "100"  # the key's own, over the server's 5
         remaining.append(int(answer.headers["x-ratelimit-remaining-tokens"]))
-    assert remaining == [200, 115, 30]
+    assert remaining == [200, 115]
     refused = client.post("/v1/classify", json=BODY, headers=key)
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert refused.json()["error"]["type"] == "tokens"
-    assert refused.headers["x-ratelimit-remaining-tokens"] == "0"
+    assert refused.headers["x-ratelimit-remaining-tokens"] == "30"  # left, but less than an image
     assert 1 <= int(refused.headers["retry-after"]) <= 60
 
 
@@ -156,6 +159,42 @@ def test_user_limits_are_the_defaults_for_their_keys_and_change_on_the_admin_api
     assert client.post("/v1/inspect", json=INSPECT, headers=key).headers["x-ratelimit-limit-requests"] == "7"
     bad = client.patch("/v1/admin/users/team/limits", json={"requests_per_minute": 0}, headers=AS_ADMIN)
     assert bad.status_code == 422
+
+
+def test_token_limits_hold_under_concurrency(settings: Settings) -> None:
+    """Eight requests at once while one token is left: none is admitted (each holds back its tokens before it runs),
+    and concurrent requests never use more than the limit between them."""
+    app = create_app(settings)
+    sentence = {"model": "all-minilm-l6-v2", "input": "the quick brown fox jumps over the lazy dog"}
+
+    async def scenario() -> tuple[list[int], list[int], int]:
+        async with app.router.lifespan_context(app):
+            while not app.state.services.registry.ready:
+                await asyncio.sleep(0.05)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://aiserve", timeout=60) as http:
+                admin = {"Authorization": f"Bearer {ADMIN}"}
+                await http.post("/v1/admin/users", json={"name": "burst"}, headers=admin)
+                made = await http.post("/v1/admin/keys", json={"user": "burst", "limits": {
+                    "tokens_per_minute": 100, "requests_per_minute": 1000}}, headers=admin)  # fmt: skip
+                key = {"Authorization": f"Bearer {made.json()['key']}"}
+                burst = await asyncio.gather(*(http.post("/v1/embeddings", json=sentence, headers=key)
+                                               for _ in range(16)))  # fmt: skip
+                used = sum(r.json()["usage"]["prompt_tokens"] for r in burst if r.status_code == 200)
+                left = int(burst[0].headers.get("x-ratelimit-limit-tokens", "0")) - used
+                spend = {"model": "all-minilm-l6-v2", "input": "word " * max(left - 3, 1)}
+                while (r := await http.post("/v1/embeddings", json=spend, headers=key)).status_code == 200:
+                    used += r.json()["usage"]["prompt_tokens"]
+                    spend = {"model": "all-minilm-l6-v2", "input": "word"}
+                late = await asyncio.gather(*(http.post("/v1/embeddings", json=sentence, headers=key)
+                                              for _ in range(8)))  # fmt: skip
+                return [r.status_code for r in burst], [r.status_code for r in late], used
+
+    burst, late, used = asyncio.run(scenario())
+    assert 0 < burst.count(200) < 16  # some fit in 100 tokens, the rest were refused before they ran
+    assert set(burst) == {200, 429}
+    assert used <= 100  # never more than the limit, though sixteen arrived at once
+    assert late == [429] * 8  # with fewer tokens left than one sentence, none is admitted
 
 
 def test_a_slot_in_flight_is_given_back_when_the_answer_is_done(client: TestClient) -> None:

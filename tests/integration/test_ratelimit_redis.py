@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from aiserve.errors import Unavailable
-from aiserve.ratelimit.base import Charge, Decision, Limit, RateLimiter
+from aiserve.ratelimit.base import Charge, Decision, Kind, Limit, RateLimiter
 from aiserve.ratelimit.memory import MemoryRateLimiter
 from aiserve.ratelimit.redis import RedisRateLimiter
 from tests.services import free_port, redis_server
@@ -132,3 +132,25 @@ async def test_an_unreachable_redis_fails_open_or_closed_as_configured(caplog: p
     assert "refusing requests" in caplog.text
     await open_.close()
     await closed.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["window", "counter"])
+async def test_reservations_hold_the_worst_case_until_settled(limiter: RateLimiter, kind: Kind) -> None:
+    key = f"held-{kind}-{uuid.uuid4().hex}"
+
+    def tokens(reserve: int) -> list[Limit]:
+        return [Limit("tokens", key, kind, 100, 60.0, 0, reserve)]
+
+    first = await limiter.acquire(tokens(60), lease="a")
+    assert first.allowed
+    assert first.decisions[0].remaining == 40
+    assert not (await limiter.acquire(tokens(60), lease="b")).allowed  # 60 held + 60 > 100, though nothing counted
+    assert (await limiter.acquire(tokens(40), lease="c")).allowed  # exactly fits
+    assert not (await limiter.acquire(tokens(1), lease="d")).allowed
+    await limiter.settle([Charge(key, kind, 60.0, 20, 60)], lease="a")  # used 20 of the 60 it held
+    await limiter.settle([Charge(key, kind, 60.0, 40, 40)], lease="c")
+    await asyncio.sleep(0.1)  # Redis settles on the next round trip, or after a short delay
+    again = await limiter.acquire(tokens(40), lease="e")  # 60 counted: 40 more fit
+    assert again.allowed
+    assert not (await limiter.acquire(tokens(1), lease="f")).allowed

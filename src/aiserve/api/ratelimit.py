@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiserve.api.errors import error_response
-from aiserve.api.record import record_of
+from aiserve.api.record import RequestRecord, record_of
 from aiserve.auth.principal import Principal
-from aiserve.errors import QuotaExceeded, RateLimited, Unavailable
+from aiserve.errors import InvalidInput, QuotaExceeded, RateLimited, Unavailable
 from aiserve.ratelimit import policy
 from aiserve.ratelimit.base import Decision, Limit, RateLimiter, Verdict
 from aiserve.settings import RateLimitSettings
@@ -66,18 +66,19 @@ class RateLimitMiddleware:
         if not plan.limits:
             await self.app(scope, receive, send)
             return
-        lease = uuid.uuid4().hex  # never the client's request id: a repeated one must not share a slot
+        ticket = _Ticket(self.limiter, plan, self.settings.tokens_per_image)
         try:
             await self._seed(principal.key_id, plan, now)
-            verdict = await self.limiter.acquire(plan.limits, lease=lease)
+            verdict = await self.limiter.acquire(plan.limits, lease=ticket.lease)
         except Unavailable as exc:  # the shared store is away and the operator chose to fail closed
             await error_response(exc)(scope, receive, send)
             return
         named = _headers(verdict)
-        refusal = verdict.refusal
-        if refusal is not None:
-            await _refuse(refusal, named)(scope, receive, send)
+        if verdict.refusal is not None:
+            await _refuse(verdict.refusal, named)(scope, receive, send)
             return
+        if plan.reservation(1):
+            record.reserver = ticket.reserve
         headers = [(k.encode(), v.encode()) for k, v in named.items()]
 
         async def send_with_headers(message: Message) -> None:
@@ -91,17 +92,9 @@ class RateLimitMiddleware:
         except asyncio.CancelledError:
             cancelled = True
             raise
-        finally:
-            tokens = policy.token_cost(
-                input_tokens=record.input_tokens,
-                output_tokens=record.output_tokens,
-                images=record.images,
-                tokens_per_image=self.settings.tokens_per_image,
-            )
-            charges = plan.charges(tokens)
-            if charges:  # a cancelled request (shielded from a second cancel) still frees its slot and counts
-                settling = self.limiter.settle(charges, lease=lease)
-                await (asyncio.shield(settling) if cancelled else settling)
+        finally:  # a cancelled request (shielded from a second cancel) still frees its slot and counts
+            settling = ticket.settle(record)
+            await (asyncio.shield(settling) if cancelled else settling)
 
     def _plan(self, principal: Principal, now: datetime, *, tokens: bool) -> policy.Plan:
         """The key's plan (with or without its token limits), made again when its principal is checked again,
@@ -130,18 +123,59 @@ class RateLimitMiddleware:
             self._seeded.add(counter.key)
 
 
-def _refuse(refusal: Decision, headers: dict[str, str]) -> Response:
+class _Ticket:
+    """One admitted request's hold on its key's limits: its lease, what it reserved, and how it is settled."""
+
+    def __init__(self, limiter: RateLimiter, plan: policy.Plan, tokens_per_image: int) -> None:
+        self.lease = uuid.uuid4().hex  # never the client's request id: a repeated one must not share a slot
+        self._limiter = limiter
+        self._plan = plan
+        self._tokens_per_image = tokens_per_image
+        self._reserved = 0
+
+    async def reserve(self, tokens: int, images: int) -> None:
+        """Hold back the request's worst case on its token limits, once, before it runs."""
+        amount = tokens + images * self._tokens_per_image
+        if amount <= 0 or self._reserved:
+            return
+        held = await self._limiter.acquire(self._plan.reservation(amount), lease=self.lease)
+        refusal = held.refusal
+        if refusal is not None:
+            if amount > refusal.limit:  # it could never fit: waiting would not help
+                span = "a month" if refusal.name in policy.QUOTAS else "a minute"
+                raise InvalidInput(
+                    f"This request may use up to {amount} tokens, more than this API key may use in {span} "
+                    f"({refusal.limit}); send less, or ask for fewer tokens (max_tokens)."
+                )
+            raise _refusal(refusal)
+        self._reserved = amount
+
+    async def settle(self, record: RequestRecord) -> None:
+        """Count what the answer used (giving back what was reserved) and free the slot."""
+        tokens = policy.token_cost(input_tokens=record.input_tokens, output_tokens=record.output_tokens,
+                                   images=record.images, tokens_per_image=self._tokens_per_image)  # fmt: skip
+        charges = self._plan.charges(tokens, reserved=self._reserved)
+        if charges:
+            await self._limiter.settle(charges, lease=self.lease)
+
+
+def _refusal(refusal: Decision) -> RateLimited:
+    """The error for a limit that refused a request."""
     wait = max(1, math.ceil(refusal.retry_after_s))
     if refusal.name in policy.QUOTAS:
         what = "requests" if refusal.name == "monthly_requests" else "tokens"
         message = (f"You have used this month's quota of {refusal.limit} {what} for this API key; it renews at the "
                    "start of next month (UTC).")  # fmt: skip
-        return error_response(QuotaExceeded(message, limit=refusal.name, retry_after=wait), headers=headers)
+        return QuotaExceeded(message, limit=refusal.name, retry_after=wait)
     if refusal.name == "concurrent":
         message = f"Too many requests in flight for this API key: at most {refusal.limit} at once. Try again shortly."
     else:
         message = f"Rate limit reached for {refusal.name}: {refusal.limit} per minute. Try again in {wait} s."
-    return error_response(RateLimited(message, limit=refusal.name, retry_after=wait), headers=headers)
+    return RateLimited(message, limit=refusal.name, retry_after=wait)
+
+
+def _refuse(refusal: Decision, headers: dict[str, str]) -> Response:
+    return error_response(_refusal(refusal), headers=headers)
 
 
 def _headers(verdict: Verdict) -> dict[str, str]:

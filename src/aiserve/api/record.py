@@ -5,6 +5,7 @@ Nothing else about a request is kept in its scope."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.types import Scope
@@ -36,6 +37,8 @@ class RequestRecord:
     inference_s: float | None = None
     status: int = 500
     latency_s: float = 0.0
+    reserver: Callable[[int, int], Awaitable[None]] | None = None
+    """Set by the rate limiter when the key has token limits: holds back a worst case against them."""
 
     @property
     def owner(self) -> str:
@@ -43,6 +46,17 @@ class RequestRecord:
         if self.principal is not None:
             return f"key:{self.principal.key_id}"
         return f"address:{self.client or ''}"
+
+    @property
+    def reserving(self) -> bool:
+        """Whether the key has token limits to reserve on."""
+        return self.reserver is not None
+
+    async def reserve(self, *, tokens: int = 0, images: int = 0) -> None:
+        """Hold back this request's worst case against its key's token limits (`RateLimited` when it does not
+        fit); nothing to do for a key without token limits."""
+        if self.reserver is not None:
+            await self.reserver(tokens, images)
 
     def timed(self, queue_s: float, inference_s: float) -> None:
         """Note how long the request waited for its batch and how long the batch ran."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
@@ -75,6 +76,13 @@ class Engine:
         if batcher is None:
             raise ModelNotReady(f"The model '{model_id}' is not loaded yet.", retry_after=2.0)
         return await batcher.submit(items, timeout_s=timeout_s, owner=owner)
+
+    async def count_tokens(self, model_id: str, items: Sequence[Any]) -> list[int] | None:
+        """The tokens each input would take on `model_id`, where its runtime counts them (off the event loop)."""
+        batcher = self._batchers.get(model_id)
+        if batcher is None:
+            return None
+        return await asyncio.to_thread(batcher.backend.count_tokens, list(items))
 
     async def close(self, drain_s: float = 10.0) -> None:
         """Stop every model."""

@@ -91,6 +91,10 @@ class EngineClient(Protocol):
         """
         ...
 
+    async def count_tokens(self, model_id: str, items: Sequence[Any]) -> list[int] | None:
+        """The tokens each input would take on a model, where its runtime counts them (None otherwise)."""
+        ...
+
     def stream(
         self, model_id: str, request: GenerationRequest, *, timeout_s: float, owner: str = ""
     ) -> AsyncGenerator[Event, None]:

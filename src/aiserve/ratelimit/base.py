@@ -18,9 +18,10 @@ Kind = Literal["window", "lease", "counter"]
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """One limit a request must fit: it is admitted if `used + max(cost, 1) <= limit`, and `cost` is counted.
+    """One limit a request must fit: it is admitted if `used + held + max(cost, reserve, 1) <= limit`, where `held`
+    is what running requests reserved; then `cost` is counted and `reserve` held until settled.
 
-    A cost of 0 admits while anything is left (tokens, counted once the answer is known)."""
+    A cost of 0 without a reserve admits while anything is left."""
 
     name: str
     """What is limited, e.g. `requests` or `monthly_tokens`."""
@@ -31,6 +32,9 @@ class Limit:
     span_s: float
     """The window's length, the longest a lease is held, or the counter's lifetime."""
     cost: int = 1
+    reserve: int = 0
+    """Held back until the answer is settled (its worst case, e.g. prompt plus `max_tokens`), so requests running
+    at the same time cannot together pass the limit: admitted only if `used + held + reserve <= limit`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,12 @@ class Charge:
     kind: Kind
     span_s: float
     cost: int = 0
+    reserved: int = 0
+    """The reservation this answer held on the limit: given back as its cost is counted."""
+
+
+HOLD_S = 600.0
+"""The longest a reservation is held: one whose replica died frees itself after this."""
 
 
 class RateLimiter(Protocol):

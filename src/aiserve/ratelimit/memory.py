@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from aiserve.ratelimit.base import Charge, Decision, Limit, Verdict
+from aiserve.ratelimit.base import HOLD_S, Charge, Decision, Limit, Verdict
 
 _SWEEP_S = 60.0
 
@@ -38,6 +38,7 @@ class MemoryRateLimiter:
         self._windows: dict[str, _Window] = {}
         self._leases: dict[str, dict[str, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}
+        self._held: dict[str, dict[str, tuple[int, float]]] = {}
         self._last_sweep = clock()
 
     async def acquire(self, limits: Sequence[Limit], *, lease: str) -> Verdict:
@@ -57,6 +58,8 @@ class MemoryRateLimiter:
             if charge.kind == "lease":
                 self._leases.get(charge.key, {}).pop(lease, None)
             else:
+                if charge.reserved:
+                    self._held.get(charge.key, {}).pop(lease, None)
                 self._count(Limit("", charge.key, charge.kind, 0, charge.span_s, charge.cost), now, lease)
 
     async def seed(self, key: str, value: int, span_s: float) -> None:
@@ -69,12 +72,21 @@ class MemoryRateLimiter:
     async def close(self) -> None:
         """Nothing to release."""
 
+    def _holding(self, key: str, now: float) -> int:
+        """What running requests have reserved on `key`."""
+        held = self._held.get(key)
+        if not held:
+            return 0
+        for name in [n for n, (_, until) in held.items() if until <= now]:
+            del held[name]
+        return sum(amount for amount, _ in held.values())
+
     def _check(self, limit: Limit, now: float) -> Decision:
-        need = max(limit.cost, 1)
+        need = max(limit.cost, limit.reserve, 1)
         if limit.kind == "window":
             window = self._window(limit)
             window.prune(now, limit.span_s)
-            used = window.total
+            used = window.total + self._holding(limit.key, now)
             reset = window.hits[-1][0] + limit.span_s - now if window.hits else 0.0
             retry = 0.0
             if used + need > limit.limit:
@@ -91,13 +103,15 @@ class MemoryRateLimiter:
             used, reset, retry = len(held), 0.0, 1.0  # a lease's end is unknown: suggest a second
         else:
             value, until = self._counters.get(limit.key, (0, now + limit.span_s))
-            used = value if until > now else 0
+            used = (value if until > now else 0) + self._holding(limit.key, now)
             reset = retry = limit.span_s
         allowed = used + need <= limit.limit
-        remaining = max(limit.limit - used - (limit.cost if allowed else 0), 0)
+        remaining = max(limit.limit - used - (max(limit.cost, limit.reserve) if allowed else 0), 0)
         return Decision(limit.name, allowed, limit.limit, remaining, max(reset, 0.0), 0.0 if allowed else retry)
 
     def _count(self, limit: Limit, now: float, lease: str) -> None:
+        if limit.reserve > 0 and limit.kind != "lease":
+            self._held.setdefault(limit.key, {})[lease] = (limit.reserve, now + HOLD_S)
         if limit.kind == "window":
             self._window(limit).add(now, limit.cost)
         elif limit.kind == "lease":
@@ -120,5 +134,7 @@ class MemoryRateLimiter:
             del self._windows[key]
         for key in [k for k, held in self._leases.items() if not held]:
             del self._leases[key]
+        for key in [k for k, held in self._held.items() if not held]:
+            del self._held[key]
         for key in [k for k, (_, until) in self._counters.items() if until <= now]:
             del self._counters[key]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aiserve.protocol.keys import LIMIT_FIELDS, Limits
@@ -11,6 +11,7 @@ from aiserve.settings import RateLimitSettings
 
 WINDOW_S = 60.0
 QUOTAS = frozenset({"monthly_requests", "monthly_tokens"})
+TOKEN_LIMITS = frozenset({"tokens", "monthly_tokens"})
 """Limits whose refusal is `insufficient_quota` rather than `rate_limit_exceeded`."""
 
 
@@ -38,14 +39,19 @@ class Plan:
 
     limits: tuple[Limit, ...]
 
-    def charges(self, tokens: int) -> list[Charge]:
-        """What to count once the answer used `tokens`: tokens in token limits, and every lease given back."""
+    def reservation(self, tokens: int) -> list[Limit]:
+        """The token limits holding back `tokens` (a request's worst case) until it is settled."""
+        return [replace(limit, cost=0, reserve=tokens) for limit in self.limits if limit.name in TOKEN_LIMITS]
+
+    def charges(self, tokens: int, *, reserved: int = 0) -> list[Charge]:
+        """What to count once the answer used `tokens`: tokens in token limits (giving back what was `reserved`),
+        and every lease given back."""
         charges = []
         for limit in self.limits:
             if limit.kind == "lease":
                 charges.append(Charge(limit.key, "lease", limit.span_s))
-            elif limit.name in ("tokens", "monthly_tokens") and tokens > 0:
-                charges.append(Charge(limit.key, limit.kind, limit.span_s, tokens))
+            elif limit.name in TOKEN_LIMITS and (tokens > 0 or reserved > 0):
+                charges.append(Charge(limit.key, limit.kind, limit.span_s, tokens, reserved))
         return charges
 
     def counter(self, name: str) -> Limit | None:

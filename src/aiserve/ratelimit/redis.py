@@ -12,19 +12,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiserve.errors import Unavailable
-from aiserve.ratelimit.base import Charge, Decision, Limit, Verdict
+from aiserve.ratelimit.base import HOLD_S, Charge, Decision, Limit, Verdict
 
 log = logging.getLogger(__name__)
 
 _KINDS = {"window": "w", "lease": "l", "counter": "c"}
 
 # Shared by both scripts: `now` in ms, and `used(i, kind, span)` that drops what has lapsed and says what is held.
-# Each limit has two keys: KEYS[2i-1] (the set or counter) and KEYS[2i] (a window's sum).
+# Each limit has three keys: KEYS[3i-2] (the set or counter), KEYS[3i-1] (a window's sum) and KEYS[3i] (what running
+# requests reserved on it: members `lease:amount`, scored by when they lapse).
 _PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function holding(i)
+  local key = KEYS[3 * i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local held = 0
+  for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do held = held + tonumber(string.match(m, ':(%d+)$')) end
+  return held
+end
 local function used(i, kind, span)
-  local key, sum = KEYS[2 * i - 1], KEYS[2 * i]
+  local key, sum = KEYS[3 * i - 2], KEYS[3 * i - 1]
   if kind == 'w' then
     local old = redis.call('ZRANGEBYSCORE', key, '-inf', now - span)
     if #old > 0 then
@@ -33,15 +41,19 @@ local function used(i, kind, span)
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
       redis.call('DECRBY', sum, freed)
     end
-    return tonumber(redis.call('GET', sum) or '0')
+    return tonumber(redis.call('GET', sum) or '0') + holding(i)
   elseif kind == 'l' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
     return redis.call('ZCARD', key)
   end
-  return tonumber(redis.call('GET', key) or '0')
+  return tonumber(redis.call('GET', key) or '0') + holding(i)
 end
-local function count(i, kind, span, cost, member)
-  local key, sum = KEYS[2 * i - 1], KEYS[2 * i]
+local function count(i, kind, span, cost, member, reserve, lease)
+  local key, sum = KEYS[3 * i - 2], KEYS[3 * i - 1]
+  if reserve > 0 and kind ~= 'l' then
+    redis.call('ZADD', KEYS[3 * i], now + HOLD, lease .. ':' .. reserve)
+    redis.call('PEXPIRE', KEYS[3 * i], HOLD)
+  end
   if kind == 'w' and cost > 0 then
     redis.call('ZADD', key, now, member .. ':' .. cost)
     redis.call('INCRBY', sum, cost)
@@ -54,13 +66,13 @@ local function count(i, kind, span, cost, member)
     if redis.call('INCRBY', key, cost) == cost then redis.call('PEXPIRE', key, span) end
   end
 end
-"""
+""".replace("HOLD", str(int(HOLD_S * 1000)))
 
 # One script does everything, so a request costs one round trip: first it settles what answers finished since the
-# last call (A[2] of them: kind, span_ms, cost, lease each; keys first), then it checks the request's limits (kind,
-# limit, span_ms, cost each; keys after) and counts them if all allow it. A[1] is the request's lease. The arguments
-# come as one space-separated string (A): encoding one argument costs the client far less than encoding forty.
-# Returns admitted, then for each limit: allowed, remaining, reset_ms, retry_ms.
+# last call (A[2] of them: kind, span_ms, cost, lease, reserved each; keys first), then it checks the request's limits
+# (kind, limit, span_ms, cost, reserve each; keys after) and counts them if all allow it. A[1] is the request's lease.
+# The arguments come as one space-separated string (A): encoding one argument costs the client far less than
+# encoding forty. Returns admitted, then for each limit: allowed, remaining, reset_ms, retry_ms.
 _SCRIPT = (
     _PRELUDE
     + """
@@ -68,27 +80,31 @@ local A = {}
 for token in string.gmatch(ARGV[1], '%S+') do A[#A + 1] = token end
 local lease, settled = A[1], tonumber(A[2])
 for i = 1, settled do
-  local a = 4 * i - 1
-  local kind, span, cost, owner = A[a], tonumber(A[a + 1]), tonumber(A[a + 2]), A[a + 3]
-  if kind == 'l' then redis.call('ZREM', KEYS[2 * i - 1], owner)
-  else count(i, kind, span, cost, owner .. ':s' .. i) end
+  local a = 5 * i - 2
+  local kind, span, cost, owner, reserved = A[a], tonumber(A[a + 1]), tonumber(A[a + 2]), A[a + 3], tonumber(A[a + 4])
+  if kind == 'l' then redis.call('ZREM', KEYS[3 * i - 2], owner)
+  else
+    if reserved > 0 then redis.call('ZREM', KEYS[3 * i], owner .. ':' .. reserved) end
+    count(i, kind, span, cost, owner .. ':s' .. i, 0, owner)
+  end
 end
-local base = 2 + 4 * settled
-local n = (#A - base) / 4
+local base = 2 + 5 * settled
+local n = (#A - base) / 5
 local out, admitted = {0}, 1
 for j = 1, n do
-  local i, a = settled + j, base + 4 * j - 3
+  local i, a = settled + j, base + 5 * j - 4
   local kind, limit, span, cost = A[a], tonumber(A[a + 1]), tonumber(A[a + 2]), tonumber(A[a + 3])
-  local need = math.max(cost, 1)
+  local reserve = tonumber(A[a + 4])
+  local need = math.max(cost, reserve, 1)
   local held = used(i, kind, span)
   local ok = held + need <= limit
   local reset, retry = 0, 0
   if kind == 'w' then
-    local newest = redis.call('ZRANGE', KEYS[2 * i - 1], -1, -1, 'WITHSCORES')
+    local newest = redis.call('ZRANGE', KEYS[3 * i - 2], -1, -1, 'WITHSCORES')
     if #newest > 0 then reset = tonumber(newest[2]) + span - now end
     if not ok then
       retry = span
-      local hits, freed = redis.call('ZRANGE', KEYS[2 * i - 1], 0, -1, 'WITHSCORES'), 0
+      local hits, freed = redis.call('ZRANGE', KEYS[3 * i - 2], 0, -1, 'WITHSCORES'), 0
       for h = 1, #hits, 2 do
         freed = freed + tonumber(string.match(hits[h], ':(%d+)$'))
         if held - freed + need <= limit then retry = tonumber(hits[h + 1]) + span - now break end
@@ -97,12 +113,12 @@ for j = 1, n do
   elseif kind == 'l' then
     if not ok then retry = 1000 end
   else
-    local ttl = redis.call('PTTL', KEYS[2 * i - 1])
+    local ttl = redis.call('PTTL', KEYS[3 * i - 2])
     reset = ttl > 0 and ttl or span
     if not ok then retry = reset end
   end
   if not ok then admitted = 0 end
-  local remaining = limit - held - (ok and cost or 0)
+  local remaining = limit - held - (ok and math.max(cost, reserve) or 0)
   out[#out + 1] = ok and 1 or 0
   out[#out + 1] = remaining > 0 and remaining or 0
   out[#out + 1] = reset
@@ -110,9 +126,10 @@ for j = 1, n do
 end
 if admitted == 1 then
   for j = 1, n do
-    local i, a = settled + j, base + 4 * j - 3
+    local i, a = settled + j, base + 5 * j - 4
     local kind = A[a]
-    count(i, kind, tonumber(A[a + 2]), tonumber(A[a + 3]), kind == 'l' and lease or lease .. ':' .. j)
+    count(i, kind, tonumber(A[a + 2]), tonumber(A[a + 3]), kind == 'l' and lease or lease .. ':' .. j,
+          tonumber(A[a + 4]), lease)
   end
 end
 out[1] = admitted
@@ -148,7 +165,7 @@ class RedisRateLimiter:
         keys, args = self._settling(pending, lease)
         for limit in limits:
             keys += self._keys(limit.key)
-            args += [_KINDS[limit.kind], limit.limit, _ms(limit.span_s), limit.cost]
+            args += [_KINDS[limit.kind], limit.limit, _ms(limit.span_s), limit.cost, limit.reserve]
         answer = self._call(keys, args)
         try:
             out = await asyncio.shield(answer)
@@ -265,11 +282,11 @@ class RedisRateLimiter:
         args: list[str | int] = [lease, len(pending)]
         for charge, owner in pending:
             keys += self._keys(charge.key)
-            args += [_KINDS[charge.kind], _ms(charge.span_s), charge.cost, owner]
+            args += [_KINDS[charge.kind], _ms(charge.span_s), charge.cost, owner, charge.reserved]
         return keys, args
 
     def _keys(self, name: str) -> list[str]:
-        return [self._prefix + name, self._prefix + name + ":sum"]
+        return [self._prefix + name, self._prefix + name + ":sum", self._prefix + name + ":held"]
 
 
 def _ms(seconds: float) -> int:

@@ -95,6 +95,14 @@ def text_generation(request: CompletionRequest, settings: Settings) -> Generatio
     return GenerationRequest(prompt=prompt, params=sampling(request, request.max_tokens, settings))
 
 
+def worst_case(request: GenerationRequest, window: int) -> int:
+    """The most tokens an answer can use: a byte-level tokenizer makes at most one token per byte of the prompt,
+    plus the chat template's markers, plus `max_tokens`; never more than the context window holds."""
+    texts = [text for _, text in request.messages] or [request.prompt]
+    most = sum(len(text.encode()) + 16 for text in texts) + 32 + request.params.max_tokens
+    return min(most, window) if window else most
+
+
 def usage(finished: Finished) -> Usage:
     """OpenAI's usage object."""
     total = finished.prompt_tokens + finished.completion_tokens
@@ -125,6 +133,7 @@ class ChatService(ModelService):
     async def _events(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> AsyncGenerator[Event, None]:
         """The engine's events for `request`, noting the answer's tokens for the meter as they come, so an answer
         cut short (the client left, the deadline passed) is charged for what was sent."""
+        await meter.reserve(tokens=worst_case(request, int(entry.info.get("max_input_tokens") or 0)))
         events = self._engine.stream(
             entry.spec.key, request, timeout_s=self._settings.server.request_timeout_s, owner=meter.owner
         )

@@ -57,6 +57,7 @@ class ClassifyService(ModelService):
     async def classify(self, image: Image, options: ClassifyOptions, meter: Meter) -> ClassifyResponse:
         """The image's `top_k` best classes."""
         entry = self._classifier(options.model, meter)
+        await meter.reserve(images=1)
         predictions, queue_s, inference_s = await self._run(_bytes(image), entry, options.top_k, meter.owner)
         meter.timed(queue_s, inference_s)
         meter.images = 1
@@ -67,6 +68,7 @@ class ClassifyService(ModelService):
         together. Only the images classified count."""
         started = time.perf_counter()
         entry = self._classifier(request.model, meter)
+        await meter.reserve(images=len(request.images))
 
         async def one(index: int, text: str) -> tuple[ImageResult, float, float]:
             try:

@@ -34,6 +34,12 @@ def texts_of(request: EmbeddingRequest, max_inputs: int) -> list[str]:
     return texts
 
 
+def worst_case(texts: list[str], window: int) -> int:
+    """The most tokens `texts` can take: a word-piece tokenizer makes at most one token per character, plus the two
+    markers around each input, and cuts each to the model's window."""
+    return sum(min(len(text) + 2, window) if window else len(text) + 2 for text in texts)
+
+
 class EmbeddingService(ModelService):
     """`POST /v1/embeddings`."""
 
@@ -56,6 +62,10 @@ class EmbeddingService(ModelService):
         self._check(request, entry)
         texts = texts_of(request, self._settings.models.embeddings.max_inputs_per_request)
         require_ready(entry)
+        if meter.reserving:  # the key has token limits: hold back exactly what the model will read
+            counted = await self._engine.count_tokens(entry.spec.key, texts)
+            window = int(entry.info.get("max_input_tokens") or 0)
+            await meter.reserve(tokens=sum(counted) if counted else worst_case(texts, window))
         done = await self._engine.run(
             entry.spec.key, texts, timeout_s=self._settings.server.request_timeout_s, owner=meter.owner
         )

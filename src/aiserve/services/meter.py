@@ -22,6 +22,17 @@ class Meter(Protocol):
         shares go by it."""
         ...
 
+    @property
+    def reserving(self) -> bool:
+        """Whether the caller has token limits, so a reservation is wanted (counting tokens costs a little)."""
+        ...
+
+    async def reserve(self, *, tokens: int = 0, images: int = 0) -> None:
+        """Before running, hold back the request's worst case (`tokens`, `images`) against the caller's token limits,
+        so requests running at the same time cannot together pass them. Raises `RateLimited` or `QuotaExceeded`
+        when it does not fit."""
+        ...
+
     def timed(self, queue_s: float, inference_s: float) -> None:
         """Note how long the request waited for its batch and how long the batch ran."""
         ...

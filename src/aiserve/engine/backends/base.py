@@ -45,6 +45,11 @@ class ModelBackend(Runtime, ABC, Generic[In, Batch, Raw, Out]):
     def unload(self) -> None:
         """Release resources."""
 
+    def count_tokens(self, items: Sequence[In]) -> list[int] | None:  # noqa: ARG002 - a runtime that counts uses it
+        """The tokens each input would take, for runtimes that count tokens (None: this one does not). Called off
+        the model's thread; it must not touch state the model's thread changes."""
+        return None
+
     @abstractmethod
     def warmup_items(self, n: int) -> list[In]:
         """`n` representative inputs, run once after loading so the first request is not slow."""

@@ -114,6 +114,14 @@ class OnnxEmbeddingBackend(ModelBackend[str, EncodedBatch, FloatArray, Embedding
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         return EncodedBatch(ids, mask, rows, errors, len(items))
 
+    def count_tokens(self, items: Sequence[str]) -> list[int] | None:
+        """Tokens per input as the model will read them (cut to the window when truncating)."""
+        if self._tokenizer is None:
+            return None
+        if self.opts.truncate:
+            items = [text[: self._max_chars] for text in items]
+        return [sum(e.attention_mask) for e in self._tokenizer.encode_batch(list(items))]
+
     def forward(self, batch: EncodedBatch) -> FloatArray:
         """Run the encoder and mean-pool its last hidden state over real tokens."""
         if not batch.rows:
