@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,13 @@ pytestmark = pytest.mark.e2e
 COFFEE = base64.b64encode((Path(skimage.__file__).parent / "data" / "coffee.png").read_bytes()).decode()
 
 
+ADMIN = "sk-hot-reload-admin-" + "h" * 32  # loading models is an admin's job
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AISERVE_API_KEY": ADMIN}
     return subprocess.run(
-        [sys.executable, "-m", "aiserve", "models", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "aiserve", "models", *args], capture_output=True, text=True, timeout=300, env=env
     )
 
 
@@ -70,12 +75,14 @@ def test_load_and_unload_a_version_under_traffic(data_dir: Path, tmp_path: Path)
         f'"tokenizer.json" = "{tmp_path / "tokenizer.json"}" }}\n'
         "options = { max_tokens = 256, dimensions = 384 }\n"
     )
-    with ServerProcess(["--data-dir", str(data_dir), "--config", str(config), "--log-level", "warning"]) as server:
+    args = ["--data-dir", str(data_dir), "--config", str(config), "--log-level", "warning"]
+    with ServerProcess(args, api_key=ADMIN) as server:
 
         async def scenario() -> tuple[Counter[int], list[int]]:
             statuses: Counter[int] = Counter()
             stop = asyncio.Event()
-            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            headers = {"Authorization": f"Bearer {ADMIN}"}
+            async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as client:
 
                 async def traffic(path: str, body: dict[str, object]) -> None:
                     while not stop.is_set():
