@@ -12,28 +12,24 @@ import httpx
 import pytest
 
 from aiserve.bench.server import ServerProcess
+from tests.e2e.conftest import own_home, user_key
 
 pytestmark = pytest.mark.e2e
 
 ADMIN = "sk-cut-short-admin-" + "c" * 32
-AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 CHAT = "smollm2-135m-instruct"
 
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    home = tmp_path_factory.mktemp("cut-short")
-    (home / "models").symlink_to(data_dir / "models")
+    home = own_home(data_dir, tmp_path_factory, "cut-short")
     with ServerProcess(["--data-dir", str(home), "--model", CHAT], api_key=ADMIN) as proc:
         yield proc
 
 
 def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert http.post("/v1/admin/users", json={"name": "leaver"}, headers=AS_ADMIN).status_code == 201
-        made = http.post("/v1/admin/keys", json={"user": "leaver", "limits": {"tokens_per_minute": 100_000}},
-                         headers=AS_ADMIN)  # fmt: skip
-        key = {"Authorization": f"Bearer {made.json()['key']}"}
+        key = user_key(http, ADMIN, "leaver", {"tokens_per_minute": 100_000})
         body = {"model": CHAT, "messages": [{"role": "user", "content": "Count from one to two hundred in words."}],
                 "max_tokens": 400, "temperature": 0, "stream": True}  # fmt: skip
         pieces = 0
@@ -60,10 +56,7 @@ def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: Serv
 
 def test_a_chat_whose_worst_case_cannot_fit_the_key_is_told_so(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert http.post("/v1/admin/users", json={"name": "small"}, headers=AS_ADMIN).status_code == 201
-        made = http.post("/v1/admin/keys", json={"user": "small", "limits": {"tokens_per_minute": 300}},
-                         headers=AS_ADMIN)  # fmt: skip
-        key = {"Authorization": f"Bearer {made.json()['key']}"}
+        key = user_key(http, ADMIN, "small", {"tokens_per_minute": 300})
         ask = {"model": CHAT, "messages": [{"role": "user", "content": "Say hi."}], "temperature": 0}
         too_big = http.post("/v1/chat/completions", json={**ask, "max_tokens": 400}, headers=key)
         assert too_big.status_code == 400, too_big.text  # waiting would never help: not a 429

@@ -17,34 +17,27 @@ import httpx
 import pytest
 
 from aiserve.bench.server import ServerProcess
+from tests.e2e.conftest import own_home, user_key
 
 pytestmark = pytest.mark.e2e
 
 ADMIN = "sk-fairness-admin-" + "f" * 32
-AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 MODEL = "all-minilm-l6-v2"
 
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    home = tmp_path_factory.mktemp("fairness")
-    (home / "models").symlink_to(data_dir / "models")
+    home = own_home(data_dir, tmp_path_factory, "fairness")
     env = {"AISERVE_ENGINE__MAX_QUEUE_ITEMS": "2048"}  # the heavy key's share: 1024 inputs, 4 of its requests
     with ServerProcess(["--data-dir", str(home), "--model", MODEL], api_key=ADMIN, env=env) as proc:
         yield proc
-
-
-def key_for(http: httpx.Client, user: str) -> dict[str, str]:
-    assert http.post("/v1/admin/users", json={"name": user}, headers=AS_ADMIN).status_code == 201
-    made = http.post("/v1/admin/keys", json={"user": user}, headers=AS_ADMIN)
-    return {"Authorization": f"Bearer {made.json()['key']}"}
 
 
 def test_a_light_key_is_served_throughout_another_keys_flood(
     server: ServerProcess, report: Callable[[str], None]
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as http:
-        heavy, light = key_for(http, "heavy"), key_for(http, "light")
+        heavy, light = user_key(http, ADMIN, "heavy"), user_key(http, ADMIN, "light")
 
         def light_call(i: int) -> tuple[int, float]:
             started = time.perf_counter()

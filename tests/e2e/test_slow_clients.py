@@ -13,14 +13,14 @@ import httpx
 import pytest
 
 from aiserve.bench.server import ServerProcess
+from tests.e2e.conftest import own_home
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    home = tmp_path_factory.mktemp("slow")
-    (home / "models").symlink_to(data_dir / "models")
+    home = own_home(data_dir, tmp_path_factory, "slow")
     env = {"AISERVE_SERVER__HEADER_TIMEOUT_S": "2", "AISERVE_SERVER__MAX_CONNECTIONS": "40",
            "AISERVE_AUTH__ENABLED": "false"}  # fmt: skip
     with ServerProcess(["--data-dir", str(home), "--model", "all-minilm-l6-v2"], env=env) as proc:

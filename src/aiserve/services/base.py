@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiserve.engine.protocol import EngineClient
-from aiserve.registry.protocol import ModelLookup
+from aiserve.errors import InvalidInput
+from aiserve.registry.protocol import ModelEntry, ModelLookup
+from aiserve.services.meter import Meter
 from aiserve.settings import Settings
 
 
@@ -14,3 +16,12 @@ class ModelService:
         self._models = models
         self._engine = engine
         self._settings = settings
+
+    def _entry(self, name: str | None, task: str, meter: Meter, *, what: str) -> ModelEntry:
+        """The model `name` means (the server's first one for `task` when none is named), noted on the meter;
+        `InvalidInput` naming `model` when it does another task."""
+        entry = self._models.default_for(task) if name is None else self._models.resolve(name)
+        meter.model = entry.spec.key
+        if entry.spec.task != task:
+            raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not {what}.", param="model")
+        return entry

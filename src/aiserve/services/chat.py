@@ -124,11 +124,7 @@ class ChatService(ModelService):
 
     def _model(self, name: str | None, meter: Meter) -> ModelEntry:
         """The chat model named, or the server's default one; it must be ready."""
-        entry = self._models.default_for("chat") if name is None else self._models.resolve(name)
-        meter.model = entry.spec.key
-        if entry.spec.task != "chat":
-            raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not a chat model.", param="model")
-        return require_ready(entry)
+        return require_ready(self._entry(name, "chat", meter, what="a chat model"))
 
     async def _events(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> AsyncGenerator[Event, None]:
         """The engine's events for `request`, noting the answer's tokens for the meter as they come, so an answer

@@ -36,11 +36,7 @@ class ClassifyService(ModelService):
     """`/v1/classify`, `/v2/classify` and `/v1/inspect`."""
 
     def _classifier(self, name: str | None, meter: Meter) -> ModelEntry:
-        entry = self._models.default_for("classification") if name is None else self._models.resolve(name)
-        meter.model = entry.spec.key
-        if entry.spec.task != "classification":
-            raise InvalidInput(f"'{name}' is a {entry.spec.task} model, not an image classifier.", param="model")
-        return entry
+        return self._entry(name, "classification", meter, what="an image classifier")
 
     async def _run(
         self, image: bytes, entry: ModelEntry, top_k: int | None, owner: str

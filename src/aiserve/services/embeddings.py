@@ -45,10 +45,6 @@ class EmbeddingService(ModelService):
 
     @staticmethod
     def _check(request: EmbeddingRequest, entry: ModelEntry) -> None:
-        if entry.spec.task != "embeddings":
-            raise InvalidInput(
-                f"'{request.model}' is a {entry.spec.task} model, not an embedding model.", param="model"
-            )
         dims = entry.info.get("dimensions")
         if request.dimensions is not None and dims is not None and request.dimensions != dims:
             raise InvalidInput(
@@ -57,8 +53,7 @@ class EmbeddingService(ModelService):
 
     async def create(self, request: EmbeddingRequest, meter: Meter) -> EmbeddingResponse:
         """Embed the request's texts."""
-        entry = self._models.resolve(request.model)
-        meter.model = entry.spec.key
+        entry = self._entry(request.model, "embeddings", meter, what="an embedding model")
         self._check(request, entry)
         texts = texts_of(request, self._settings.models.embeddings.max_inputs_per_request)
         require_ready(entry)
