@@ -103,3 +103,21 @@ def test_bench_gateway_compares_the_same_route_with_and_without_the_gateway(data
         assert level["off_rps"] > 0
         assert level["on_rps"] > 0
         assert level["added_p50_ms"] == pytest.approx(level["on_p50_ms"] - level["off_p50_ms"])
+
+
+def test_bench_soak_reports_answers_and_memory(data_dir: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "soak.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "aiserve", "bench", "soak", "--duration", "8", "--clients", "3", "--json",
+         "--plot", str(plot), "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    kinds = {name.split()[0] for name in report["answers"]}
+    assert kinds == {"embeddings", "classify", "chat"}  # all three kinds of traffic ran
+    assert all(name.endswith(" 200") for name in report["answers"]), report["answers"]
+    assert report["rss_start_mb"] > 50
+    assert report["rss_max_mb"] >= report["rss_end_mb"] > 0
+    assert len(report["memory"]) >= 4
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -247,3 +247,52 @@ def gateway(
                       f"{lv['added_p50_ms']:.2f}", f"{lv['off_p95_ms']:.2f}", f"{lv['on_p95_ms']:.2f}",
                       f"{lv['off_rps']:.0f}", f"{lv['on_rps']:.0f}", str(lv["errors"]))  # fmt: skip
     Console().print(table)
+
+
+@app.command("soak")
+def soak(
+    duration: Annotated[float, typer.Option(help="Seconds of mixed traffic.")] = 600.0,
+    clients: Annotated[int, typer.Option(help="Concurrent clients.", min=1)] = 8,
+    plot: Annotated[Path | None, typer.Option(help="Write the server's memory over time to this PNG.")] = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Mixed traffic (embeddings, image classification, streamed chat, distinct inputs) against a fresh server for
+    a long while, sampling its resident memory: it should level off, and nothing should fail."""
+    from aiserve.bench.soak import run_soak
+    from aiserve.cli.progress import prepare_models
+
+    settings = settings_from(None, data_dir=data_dir)
+    prepare_models(settings, ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"])
+    with Console(stderr=True).status(f"soaking for {duration:.0f} s…") if not as_json else _Quiet():
+        report = run_soak(settings.models_dir, duration_s=duration, clients=clients).to_dict()
+    if plot is not None:
+        _plot_memory(report["memory"], plot)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("answers", "count", title=f"soak: {clients} clients for {duration:.0f} s")
+    for name, count in sorted(report["answers"].items()):
+        table.add_row(name, str(count))
+    console = Console()
+    console.print(table)
+    console.print(f"{report['requests_per_s']} req/s; server memory {report['rss_start_mb']} MB at start, "
+                  f"{report['rss_max_mb']} MB at most, {report['rss_end_mb']} MB at the end; "
+                  f"{report['rss_growth_after_warmup_mb']:+} MB after the first fifth")  # fmt: skip
+
+
+def _plot_memory(samples: list[tuple[float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 3))
+    axes.plot([t / 60 for t, _ in samples], [mb for _, mb in samples])
+    axes.set_xlabel("minutes")
+    axes.set_ylabel("server resident memory (MB)")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
