@@ -263,7 +263,7 @@ def soak(
     from aiserve.cli.progress import prepare_models
 
     settings = settings_from(None, data_dir=data_dir)
-    prepare_models(settings, ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"])
+    prepare_models(settings, ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"], quiet=as_json)
     with Console(stderr=True).status(f"soaking for {duration:.0f} s…") if not as_json else _Quiet():
         report = run_soak(settings.models_dir, duration_s=duration, clients=clients).to_dict()
     if plot is not None:
@@ -291,7 +291,7 @@ def _plot_memory(samples: list[tuple[float, float]], path: Path) -> None:
     axes.plot([t / 60 for t, _ in samples], [mb for _, mb in samples])
     axes.set_xlabel("minutes")
     axes.set_ylabel("server resident memory (MB)")
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, max((mb for _, mb in samples), default=1) * 1.2)
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -42,6 +42,8 @@ class _Job:
     events: asyncio.Queue[Event | BaseException | object]
     deadline: float
     owner: str = ""
+    tokens: list[int] | None = None
+    """The prompt's tokens, when they were counted before it was queued."""
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def push(self, item: Event | BaseException | object) -> None:
@@ -114,10 +116,15 @@ class Scheduler:
         if self._waiting_by[owner] >= self._per_owner:
             raise Overloaded(f"You have {self._waiting_by[owner]} requests waiting or running on '{self.model_id}', "
                              "your share of its queue; try again shortly.", retry_after=2.0)  # fmt: skip
-        loop = asyncio.get_running_loop()
-        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s, owner)
-        self._waiting += 1
+        self._waiting += 1  # counted from now, so requests being tokenised hold their place in the bound
         self._waiting_by[owner] += 1
+        try:
+            tokens = await self._tokenized(request)
+        except BaseException:
+            self._release(owner)
+            raise
+        loop = asyncio.get_running_loop()
+        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s, owner, tokens)
         self._live.add(job)
         self._jobs.put(owner, job)
         # one timer per request (not one per token): a request stuck behind others still gets its 504 on time
@@ -135,6 +142,13 @@ class Scheduler:
             timer.cancel()
             job.cancelled.set()
             self._live.discard(job)
+
+    async def _tokenized(self, request: GenerationRequest) -> list[int] | None:
+        """The prompt's tokens, templated and tokenised (and a prompt over the window refused) off the model's
+        thread where the backend allows it, so a huge prompt never holds the answers being decoded."""
+        if isinstance(self.backend, SteppedBackend) and self.backend.tokenizes_anywhere:
+            return await asyncio.to_thread(self.backend.tokenize, request)
+        return None
 
     def _release(self, owner: str) -> None:
         self._waiting -= 1
@@ -213,7 +227,7 @@ class Scheduler:
                 self._close_job(job, "cancelled", 0)
                 continue
             try:
-                sequence = backend.begin(job.request)
+                sequence = backend.begin(job.request, job.tokens)
             except Exception as exc:
                 self._fail(job, exc)
                 self._close_job(job, "error", 0)

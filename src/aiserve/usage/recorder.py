@@ -141,9 +141,22 @@ class UsageRecorder:
         except Exception as exc:
             if _unreachable(exc):
                 raise _Away(batch) from exc
+            if used:  # which part was refused: the events, or the keys' last-use times?
+                await self._write(batch, {})
+                await self._write_used(used)
+                return
             await self._split(batch, exc)
-            if used:
-                await self._write([], used)
+
+    async def _write_used(self, used: dict[int, datetime]) -> None:
+        """Keys' last-use times on their own; refused ones are dropped (they are not worth holding the ledger)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(ApiKey), [{"id": k, "last_used_at": t} for k, t in used.items()])
+        except Exception as exc:
+            if _unreachable(exc):
+                self._used = {**used, **self._used}
+                return
+            log.warning("keys' last-use times were not written: %s", str(exc).splitlines()[0][:300])
 
     async def _split(self, batch: list[dict[str, Any]], exc: Exception) -> None:
         """Write a refused batch in halves, so only the events at fault are left out."""

@@ -45,7 +45,7 @@ class Letters(SteppedBackend):
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(chr(96 + t) for t in tokens)
 
-    def begin(self, request: GenerationRequest) -> Decoding:
+    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
         prompt = self.prompt_of(request)
         if prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
@@ -198,3 +198,40 @@ async def test_owners_take_turns_for_the_running_rows_and_hold_at_most_their_sha
         await asyncio.gather(*heavy, light)
         await gen.close()
     assert order.index("zz") <= 2  # not behind every one of the heavy key's queued answers
+
+
+class PreTokenizing(Letters):
+    """Letters whose prompts are tokenised before they are queued, recording the thread that did it."""
+
+    tokenizes_anywhere = True
+
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__(max_running=4, gate=gate)
+        self.tokenized_on: list[str] = []
+
+    def tokenize(self, request: GenerationRequest) -> list[int]:
+        self.tokenized_on.append(threading.current_thread().name)
+        prompt = self.prompt_of(request)
+        if prompt == "too long":
+            raise InvalidInput("too long", param="max_tokens")
+        return [ord(c) - 96 for c in prompt]
+
+
+@pytest.mark.asyncio
+async def test_a_prompt_over_the_window_is_refused_while_the_model_is_busy() -> None:
+    gate = threading.Event()
+    backend = PreTokenizing(gate)
+    gen = Scheduler("m", backend, max_queue=8)
+    async with asyncio.timeout(GUARD_S):
+        busy = asyncio.ensure_future(collect(gen, ask("abcdef")))
+        while not backend.running:
+            await asyncio.sleep(0.01)  # the model's thread now waits inside a step
+        with pytest.raises(InvalidInput, match="too long"):
+            await collect(gen, ask("too long"))  # refused without waiting for the model's thread
+        assert not busy.done()
+        assert gen.waiting == 1
+        gate.set()
+        assert text(await busy) == "abcdef"
+        await gen.close()
+    assert backend.tokenized_on
+    assert not any(name.startswith("generate-") for name in backend.tokenized_on)

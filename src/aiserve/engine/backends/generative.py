@@ -93,8 +93,17 @@ class SteppedBackend(GenerationBackend):
     max_running: int = 8
     """Answers decoded together at most; more wait in the scheduler's queue."""
 
+    tokenizes_anywhere: ClassVar[bool] = False
+    """Whether `tokenize` may run on any thread while the model decodes on its own: the scheduler then templates and
+    tokenises each prompt before it queues the request, off the model's thread."""
+
+    def tokenize(self, request: GenerationRequest) -> list[int]:
+        """The prompt's tokens (chat template applied), checked against the context window with `max_tokens`
+        (`InvalidInput` when it does not fit or is empty)."""
+        raise NotImplementedError
+
     @abstractmethod
-    def begin(self, request: GenerationRequest) -> Decoding:
+    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
         """Tokenise and prefill a new answer and choose its first token. Raise `InvalidInput` when the prompt plus
         `max_tokens` does not fit the context window."""
 

@@ -113,8 +113,10 @@ class LlamaCppBackend(SteppedBackend):
         raw: bytes = self._llm.detokenize(tokens)
         return raw.decode("utf-8", errors="replace")
 
-    def begin(self, request: GenerationRequest) -> Decoding:
-        """Tokenise, check the window, prefill a free sequence and choose the first token."""
+    tokenizes_anywhere = True  # llama.cpp's tokenizer only reads the vocabulary
+
+    def tokenize(self, request: GenerationRequest) -> list[int]:
+        """The templated prompt's tokens, checked against the window."""
         params = request.params
         tokens: list[int] = self._llm.tokenize(self.prompt_of(request).encode(), add_bos=False, special=True)
         if not tokens:
@@ -126,6 +128,14 @@ class LlamaCppBackend(SteppedBackend):
                 f"{self.opts.context_window} tokens.",
                 param="max_tokens",
             )
+        return tokens
+
+    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+        """Prefill a free sequence with the prompt's tokens (tokenised here unless given) and choose the first
+        token."""
+        params = request.params
+        if tokens is None:
+            tokens = self.tokenize(request)
         seq_id, reused = self._reuse(tokens)
         self.reused_tokens += reused
         try:

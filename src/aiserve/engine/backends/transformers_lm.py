@@ -88,10 +88,9 @@ class TransformersBackend(SteppedBackend):
         text: str = self._tokenizer.decode(tokens, skip_special_tokens=True)
         return text
 
-    def begin(self, request: GenerationRequest) -> Decoding:
-        """Tokenise, check the window, prefill into the next free row and choose the first token."""
-        import torch
-
+    def tokenize(self, request: GenerationRequest) -> list[int]:
+        """The templated prompt's tokens, checked against the window (on the model's thread: a fast tokenizer's
+        settings are not safe to share between threads)."""
         params = request.params
         ids: list[int] = self._tokenizer(self.prompt_of(request), add_special_tokens=False).input_ids
         if not ids:
@@ -103,6 +102,14 @@ class TransformersBackend(SteppedBackend):
                 f"{self.opts.context_window} tokens.",
                 param="max_tokens",
             )
+        return ids
+
+    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+        """Prefill into the next free row and choose the first token."""
+        import torch
+
+        params = request.params
+        ids = tokens if tokens is not None else self.tokenize(request)
         sequence = Decoding(request, prompt_tokens=len(ids))
         if params.seed is not None:
             self._rng[sequence] = torch.Generator().manual_seed(params.seed)
