@@ -33,6 +33,7 @@ from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
 from aiserve.settings import Settings, load_settings
 from aiserve.usage import reports
+from aiserve.usage.aliases import DatabaseAliases
 from aiserve.usage.db import make_engine, migrate, sessions
 from aiserve.usage.recorder import UsageRecorder
 
@@ -45,10 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     metrics = Metrics()
     engine = Engine(observer=metrics)
-    registry = ModelRegistry(settings, engine)
     database = make_engine(settings)
+    made_sessions = sessions(database)
+    registry = ModelRegistry(settings, engine, shared=DatabaseAliases(made_sessions))
     services = Services(
-        settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=sessions(database),
+        settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=made_sessions,
         embeddings=EmbeddingService(registry, engine, settings), classify=ClassifyService(registry, engine, settings),
         chat=ChatService(registry, engine, settings),
     )  # fmt: skip
@@ -72,12 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auth.enabled:
             await bootstrap(settings, services.sessions)
         recorder.start()
+        await _keep_sharing_aliases(registry, starting=True)
         loading = asyncio.create_task(_load(registry, metrics), name="load-models")
+        sharing = asyncio.create_task(_keep_sharing_aliases(registry), name="share-aliases")
         try:
             yield
         finally:
-            loading.cancel()
-            await asyncio.gather(loading, return_exceptions=True)
+            for task in (sharing, loading):
+                task.cancel()
+            await asyncio.gather(sharing, loading, return_exceptions=True)
             await registry.close()
             await recorder.close()  # every answered request's event, before the database closes
             await limiter.close()
@@ -120,6 +125,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.server.trusted_proxies:  # outermost: everything after sees the real client
         app.add_middleware(ProxyHeadersMiddleware, trusted=settings.server.trusted_proxies)
     return app
+
+
+_SHARE_EVERY_S = 2.0
+"""How soon a replica follows an alias another replica moved."""
+
+
+async def _keep_sharing_aliases(registry: ModelRegistry, *, starting: bool = False) -> None:
+    """Take the aliases the replicas share now (at start, once), then keep following the ones other replicas
+    move; while the database is away the aliases kept on disk serve, and that is logged once."""
+    failing = False
+    while True:
+        try:
+            await registry.share_aliases(starting=starting)
+            failing = False
+        except Exception as exc:
+            if not failing:
+                log.warning("cannot read the shared aliases (%s); serving with the ones kept on disk",
+                            type(exc).__name__)  # fmt: skip
+            failing = True
+        if starting:
+            return
+        await asyncio.sleep(_SHARE_EVERY_S)
 
 
 async def _load(registry: ModelRegistry, metrics: Metrics) -> None:

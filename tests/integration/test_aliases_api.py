@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ from typing import Any
 import pytest
 import skimage
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from aiserve.registry.catalog import EFFICIENTNET_LITE0
 from aiserve.registry.prepare import model_dir
 from aiserve.settings import Settings
 from tests.conftest import MakeSettings
 from tests.integration.conftest import ADMIN_AUTH, ADMIN_KEY, running_app
+from tests.services import postgres
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +153,30 @@ def test_an_alias_whose_model_is_unloaded_answers_404_until_it_is_moved(app: Tes
     point(app, "next", "efficientnet-lite0@1")
     assert classified_by(app, "next") == "efficientnet-lite0"
     assert app.delete("/v1/admin/aliases/next").status_code == 200
+
+
+def test_replicas_on_one_database_resolve_an_alias_the_same_way(
+    make_settings: MakeSettings, data_dir: Path, tmp_path: Path
+) -> None:
+    with postgres() as url:
+        replicas = []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            root = own_data_dir(tmp_path / name, data_dir)
+            settings = settings_for(make_settings, root)
+            replicas.append(settings.model_copy(update={"database": settings.database.model_copy(
+                update={"url": SecretStr(url)})}))  # fmt: skip
+        with running_app(replicas[0], key=ADMIN_KEY) as a, running_app(replicas[1], key=ADMIN_KEY) as b:
+            assert b.get("/v1/models/classifier").status_code == 404
+            point(a, "classifier", "efficientnet-lite0@2")  # moved on one replica...
+            deadline = time.monotonic() + 30
+            while (found := b.get("/v1/models/classifier")).status_code != 200:  # ...followed by the other
+                assert time.monotonic() < deadline, "the other replica never saw the alias"
+                time.sleep(0.2)
+            assert found.json()["id"] == "efficientnet-lite0@2"
+            assert classified_by(b, "classifier") == "efficientnet-lite0@2"  # loaded there too
+            assert a.delete("/v1/admin/aliases/classifier").status_code == 200
+            while b.get("/v1/models/classifier").status_code != 404:
+                assert time.monotonic() < deadline + 30, "the other replica kept a removed alias"
+                time.sleep(0.2)
+            assert json.loads((tmp_path / "b" / "aliases.json").read_text()) == {}  # its own copy follows too

@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from aiserve.errors import InvalidInput, NotFound
 
@@ -32,6 +33,22 @@ def check_alias(alias: str) -> None:
             "alias cannot look like one.",
             param="alias",
         )
+
+
+class SharedAliases(Protocol):
+    """Where replicas share their aliases (the database), beside each one's own book."""
+
+    async def fetch(self) -> dict[str, str]:
+        """Every alias and the `id@version` it points at."""
+        ...
+
+    async def put(self, alias: str, target: str) -> None:
+        """Point `alias` at `target`."""
+        ...
+
+    async def drop(self, alias: str) -> None:
+        """Forget `alias`."""
+        ...
 
 
 class AliasBook:
@@ -75,6 +92,15 @@ class AliasBook:
         target = targets.pop(found)
         self._save(targets)
         return target
+
+    def targets(self) -> dict[str, str]:
+        """Every alias and its `id@version`, as a new dict."""
+        return dict(self._targets)
+
+    def replace(self, targets: dict[str, str]) -> None:
+        """Take `targets` whole (another replica moved an alias) and write the book."""
+        if targets != self._targets:
+            self._save(dict(targets))
 
     def _find(self, alias: str) -> str | None:
         wanted = alias.lower()

@@ -13,7 +13,7 @@ from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
 from aiserve.errors import ModelLoadFailed, ModelNotFound
 from aiserve.hardware import resolve_device
-from aiserve.registry.aliases import AliasBook, check_alias
+from aiserve.registry.aliases import AliasBook, SharedAliases, check_alias
 from aiserve.registry.catalog import BUILTIN, catalog as full_catalog
 from aiserve.registry.prepare import model_dir, prepare
 from aiserve.registry.protocol import ModelEntry, ModelState
@@ -64,8 +64,16 @@ class ModelRegistry:
     the first one loaded (the next one when it is unloaded).
     """
 
-    def __init__(self, settings: Settings, engine: Engine, catalog: tuple[ModelSpec, ...] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        catalog: tuple[ModelSpec, ...] | None = None,
+        *,
+        shared: SharedAliases | None = None,
+    ) -> None:
         self._settings = settings
+        self._shared = shared
         self._engine = engine
         self.catalog = catalog if catalog is not None else full_catalog(settings)
         self._entries: dict[str, ModelEntry] = {}
@@ -73,14 +81,42 @@ class ModelRegistry:
         self._lock = asyncio.Lock()
         self.alias_book = AliasBook(settings.data_dir / "aliases.json")  # the data volume, writable in a container
         self._names: dict[str, str] = {}
-        for name in settings.models.enabled:
-            self._register(find_spec(self.alias_book.get(name) or name, self.catalog), startup=True)
+        self._register_enabled()
         self.policy = BatchPolicy(
             max_batch_size=settings.engine.max_batch_size,
             max_wait_s=settings.engine.max_wait_ms / 1000,
             max_queue_items=settings.engine.max_queue_items,
             max_share=settings.engine.max_queue_share,
         )
+
+    def _register_enabled(self) -> None:
+        """The models enabled at start, by what their names mean in the alias book now."""
+        for name in self._settings.models.enabled:
+            self._register(find_spec(self.alias_book.get(name) or name, self.catalog), startup=True)
+
+    async def share_aliases(self, *, starting: bool = False) -> None:
+        """Take the aliases the replicas share (the database), and load what they point at that this server does
+        not serve yet, so every replica resolves a name the same way. At start, before any model loads, the
+        models enabled by an alias are registered again by what the shared book says."""
+        if self._shared is None:
+            return
+        shared, own = await self._shared.fetch(), self.alias_book.targets()
+        if starting and not shared and own:  # the first replica on this database brings the aliases it kept
+            for alias, target in own.items():
+                await self._shared.put(alias, target)
+            return
+        if shared == own:
+            return
+        if not starting:  # load what the aliases now point at first, so none resolves to a model still loading
+            for target in sorted(set(shared.values())):
+                if self.registered(target) is None:
+                    log.info("loading %s: another replica pointed an alias at it", target, extra={"model": target})
+                    await self.load(target)
+        self.alias_book.replace(shared)
+        if starting:
+            self._entries.clear()
+            self._register_enabled()
+        self._rename()
 
     def _register(self, spec: ModelSpec, *, startup: bool) -> ModelEntry:
         entry = ModelEntry(spec, startup=startup)
@@ -136,6 +172,9 @@ class ModelRegistry:
                 f"The model '{entry.spec.key}' failed to load, so '{alias}' was not moved: {entry.error}"
             )
         if self.alias_book.get(alias) != entry.spec.key:
+            check_alias(alias)
+            if self._shared is not None:  # the other replicas follow within a refresh
+                await self._shared.put(alias, entry.spec.key)
             self.alias_book.set(alias, entry.spec.key)
             self._rename()
             log.info("alias %s now points at %s", alias, entry.spec.key, extra={"model": entry.spec.key})
@@ -143,6 +182,8 @@ class ModelRegistry:
 
     async def remove_alias(self, alias: str) -> str:
         """Drop a movable alias; answers the `id@version` it pointed at, `NotFound` if there is no such alias."""
+        if self._shared is not None and self.alias_book.get(alias) is not None:
+            await self._shared.drop(alias)
         target = self.alias_book.remove(alias)
         self._rename()
         log.info("alias %s removed (it pointed at %s)", alias, target, extra={"model": target})

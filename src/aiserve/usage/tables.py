@@ -101,6 +101,17 @@ class UsageEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class ModelAlias(Base):
+    """A movable alias, shared by every replica on this database."""
+
+    __tablename__ = "model_aliases"
+
+    alias: Mapped[str] = mapped_column(String(256), primary_key=True)
+    target: Mapped[str] = mapped_column(String(256))
+    """The `id@version` it points at."""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _aware(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; they were stored in UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
