@@ -135,3 +135,16 @@ def test_names_with_control_characters_are_refused(make_settings: MakeSettings, 
         assert alias.json()["error"]["param" if alias.status_code == 400 else "code"] in ("alias", "not_found")
         assert client.get("/v1/admin/aliases").json()["data"] == []
         assert client.put("/v1/admin/aliases/%20spaced%20", json={"model": "all-minilm-l6-v2"}).status_code == 400
+
+
+def test_admin_answers_keep_their_documented_shape(make_settings: MakeSettings, home: Path) -> None:
+    """Found by fuzzing: a key id past 64 bits was a server error, and times read back from SQLite had no zone."""
+    settings = make_settings(data_dir=home, models={"enabled": ["all-minilm-l6-v2"]}, auth=ADMIN_AUTH)
+    with running_app(settings, key=ADMIN_KEY) as client:
+        huge = client.delete("/v1/admin/keys/" + "9" * 30)
+        assert huge.status_code == 404, huge.text
+        assert huge.json()["error"]["code"] == "not_found"
+        keys = client.get("/v1/admin/keys").json()["data"]
+        users = client.get("/v1/admin/users").json()["data"]
+        for moment in [keys[0]["created_at"], users[0]["created_at"]]:
+            assert moment.endswith("Z") or moment[-6] in "+-", moment  # RFC 3339: the zone is part of it

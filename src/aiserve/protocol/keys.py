@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -10,6 +10,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 Scope = Literal["admin", "inference", "usage:read"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 """`admin`: keys, users, models and anyone's usage; `inference`: the model routes; `usage:read`: one's own usage."""
+
+
+def _utc(moment: datetime) -> datetime:
+    """A time read back without its zone (SQLite keeps none) is UTC, as it was stored: say so on the wire."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+"""A moment, always with its zone (RFC 3339)."""
 
 
 def _printable(text: str) -> str:
@@ -63,7 +72,7 @@ class UserOut(BaseModel):
 
     id: int
     name: str
-    created_at: datetime
+    created_at: Timestamp
     limits: Limits
 
 
@@ -91,10 +100,10 @@ class KeyOut(BaseModel):
     user: str
     name: str
     scopes: list[str]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: Timestamp
+    expires_at: Timestamp | None
+    revoked_at: Timestamp | None
+    last_used_at: Timestamp | None
     limits: Limits
     """The key's own limits (unset ones fall back to the user's, then the server's)."""
 
