@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies=policies,
         metrics=metrics,
         max_body_bytes=settings.server.max_body_bytes,
+        max_prompt_bytes=settings.models.chat.max_body_bytes,
         access=settings.observability.access_log,
         recorder=recorder,
         drain=services.drain,

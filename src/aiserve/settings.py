@@ -142,6 +142,9 @@ class ChatSettings(_Group):
     slots: int = Field(default=0, ge=0, le=64)
     """Answers decoded together per chat model, one token each per forward pass; each holds its own key/value
     cache of the model's context window. 0 lets the runtime choose: 8, or 64 for transformers on a GPU."""
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest body of a chat or completion request (413 past it, before it is read): far more than any context
+    window holds, far less than `server.max_body_bytes`, so parsing a hostile conversation cannot hold the server."""
     max_messages: int = Field(default=1024, ge=1)
     """Messages in one conversation at most; more are refused (400) before any templating or tokenising."""
     max_chars_per_token: int = Field(default=16, ge=1)

@@ -57,6 +57,7 @@ class RequestContextMiddleware:
         policies: PolicyTable,
         metrics: Metrics,
         max_body_bytes: int,
+        max_prompt_bytes: int | None = None,
         access: bool,
         recorder: UsageRecorder | None = None,
         drain: Drain | None = None,
@@ -66,6 +67,7 @@ class RequestContextMiddleware:
         self.drain = drain or Drain()
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_prompt_bytes = max_prompt_bytes or max_body_bytes
         self.access = access
         self.recorder = recorder
 
@@ -97,20 +99,20 @@ class RequestContextMiddleware:
             self._report(record, started)
             return
         self.drain.in_flight += 1
+        limit = min(self.max_prompt_bytes, self.max_body_bytes) if policy.prompt else self.max_body_bytes
         try:
             length = _content_length(scope)
-            if length is not None and length > self.max_body_bytes:
-                too_large = PayloadTooLarge(f"The request body is over the limit of {self.max_body_bytes} bytes.")
+            if length is not None and length > limit:
+                too_large = PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
                 await _answer(too_large, send_with_headers)
             else:
-                await self.app(scope, self._limited(receive), send_with_headers)
+                await self.app(scope, self._limited(receive, limit), send_with_headers)
         finally:
             self.drain.in_flight -= 1
             self._report(record, started)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         received = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> Message:
             nonlocal received

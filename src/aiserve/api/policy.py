@@ -44,6 +44,9 @@ class RoutePolicy:
     scope: KeyScope | None
     """The key scope it needs; None: anyone may call it."""
     metering: Metering = Metering.NONE
+    prompt: bool = False
+    """Its body is a prompt for a language model: held to `models.chat.max_body_bytes`, far below the general
+    limit, so an oversized conversation is refused before it is read or parsed."""
 
     @property
     def metered(self) -> bool:
@@ -61,9 +64,9 @@ DENY_BY_DEFAULT = RoutePolicy(scope="inference")
 """For paths no route matches: a key is still needed, so probing reveals nothing."""
 
 
-def policy(scope: KeyScope | None, metering: Metering = Metering.NONE) -> Callable[[F], F]:
+def policy(scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False) -> Callable[[F], F]:
     """Declare a route's policy: `@policy("inference", Metering.TOKENS)` under `@router.post(...)`."""
-    chosen = RoutePolicy(scope, metering)
+    chosen = RoutePolicy(scope, metering, prompt)
 
     def declare(endpoint: F) -> F:
         setattr(endpoint, _ATTRIBUTE, chosen)

@@ -1,7 +1,10 @@
 """`aiserve bench chat`: concurrent streaming chats: time to first token, per-stream and aggregate tokens/s.
 
-Each client streams `/v1/chat/completions` answers of a fixed length back to back; a token is a content chunk.
-`--offline` runs the runtime in process for one stream, the single-stream decode speed.
+Each client streams `/v1/chat/completions` answers of a fixed length back to back; a token is a content chunk. Every
+level reports the longest gap between two tokens of a running stream; `--hostile` sends oversized prompts beside the
+streams all the while (a conversation of 200,000 short messages, one message of 6 MB, each refused), to show that
+the running streams keep their pace. `--offline` runs the runtime in process for one stream, the single-stream
+decode speed.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class ChatLevel:
     elapsed_s: float = 0.0
     ttft_ms: list[float] = field(default_factory=list)
     stream_tokens_per_s: list[float] = field(default_factory=list)
+    max_gap_ms: float = 0.0
+    """The longest wait between two tokens of one stream."""
+    hostile_refused: int = 0
+    """Oversized prompts sent beside the streams and refused."""
 
     def to_dict(self) -> dict[str, Any]:
         """Summary figures."""
@@ -48,6 +55,8 @@ class ChatLevel:
             else 0,
             "ttft_p50_ms": round(ttft[len(ttft) // 2], 1),
             "ttft_p95_ms": round(ttft[min(len(ttft) - 1, int(len(ttft) * 0.95))], 1),
+            "max_gap_ms": round(self.max_gap_ms, 1),
+            "hostile_refused": self.hostile_refused,
         }
 
 
@@ -56,6 +65,7 @@ async def _client(url: str, body: bytes, level: ChatLevel, until: float, headers
         while time.monotonic() < until:
             started = time.perf_counter()
             first: float | None = None
+            last = started
             tokens = 0
             try:
                 async with client.stream("POST", "/v1/chat/completions", content=body,
@@ -70,8 +80,12 @@ async def _client(url: str, body: bytes, level: ChatLevel, until: float, headers
                         choices = orjson.loads(line[6:]).get("choices") or [{}]
                         if choices[0].get("delta", {}).get("content"):
                             tokens += 1
+                            now = time.perf_counter()
                             if first is None:
-                                first = time.perf_counter()
+                                first = now
+                            else:
+                                level.max_gap_ms = max(level.max_gap_ms, (now - last) * 1000)
+                            last = now
             except httpx.HTTPError:
                 level.errors += 1
                 continue
@@ -84,12 +98,35 @@ async def _client(url: str, body: bytes, level: ChatLevel, until: float, headers
                     level.stream_tokens_per_s.append((tokens - 1) / (done - first))
 
 
-async def _level(url: str, body: bytes, concurrency: int, duration_s: float, api_key: str | None) -> ChatLevel:
+def hostile_bodies(model: str) -> list[bytes]:
+    """Prompts no model can take: many messages, and one huge message."""
+    many = [{"role": "user", "content": "hi"}] * 200_000
+    huge = [{"role": "user", "content": "word " * 1_200_000}]
+    return [orjson.dumps({"model": model, "messages": m, "max_tokens": 8, "stream": True}) for m in (many, huge)]
+
+
+async def _hostile(url: str, bodies: list[bytes], level: ChatLevel, until: float, headers: dict[str, str]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
+        while time.monotonic() < until:
+            for body in bodies:
+                try:
+                    answer = await client.post("/v1/chat/completions", content=body,
+                                               headers={"content-type": "application/json"})  # fmt: skip
+                except httpx.HTTPError:  # refused before the whole body was sent: the server closed the connection
+                    level.hostile_refused += 1
+                    continue
+                level.hostile_refused += answer.status_code in (400, 413, 422)
+
+
+async def _level(
+    url: str, body: bytes, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes]
+) -> ChatLevel:
     level = ChatLevel(concurrency)
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     until = started + duration_s
-    await asyncio.gather(*(_client(url, body, level, until, headers) for _ in range(concurrency)))
+    beside = [_hostile(url, hostile, level, until, headers)] if hostile else []
+    await asyncio.gather(*(_client(url, body, level, until, headers) for _ in range(concurrency)), *beside)
     level.elapsed_s = time.monotonic() - started
     return level
 
@@ -115,14 +152,16 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
-    url: str | None, offline: bool, api_key: str | None = None,
+    url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate."""
     body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
                          "temperature": 0.7, "seed": 1, "stream": True})  # fmt: skip
 
+    bad = hostile_bodies(model) if hostile else []
+
     def sweep(target: str) -> list[dict[str, Any]]:
-        return [asyncio.run(_level(target, body, c, duration_s, api_key)).to_dict() for c in concurrency]
+        return [asyncio.run(_level(target, body, c, duration_s, api_key, bad)).to_dict() for c in concurrency]
 
     if url:
         levels = sweep(url)
@@ -133,7 +172,7 @@ def run_chat_bench(
     rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels}
     ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,
-                              "ratio_aggregate8_over_single": ratio}  # fmt: skip
+                              "ratio_aggregate8_over_single": ratio, "hostile": hostile}  # fmt: skip
     if offline:
         report["offline"] = offline_decode(settings, model, max_tokens)
     return report

@@ -82,6 +82,9 @@ def chat(
     duration: DurationOpt = 20.0,
     max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
     offline: Annotated[bool, typer.Option(help="Also measure single-stream decode speed in process.")] = False,
+    hostile: Annotated[
+        bool, typer.Option(help="Send oversized prompts beside the streams all the while (each is refused).")
+    ] = False,
     url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
     api_key: ApiKeyOpt = None,
@@ -96,17 +99,18 @@ def chat(
     settings = settings_from(config, data_dir=data_dir)
     with Console(stderr=True).status("streaming chats…") if not as_json else _Quiet():
         report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
-                                max_tokens=max_tokens, url=url, offline=offline, api_key=api_key)  # fmt: skip
+                                max_tokens=max_tokens, url=url, offline=offline, api_key=api_key,
+                                hostile=hostile)  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
         return
     title = f"streaming /v1/chat/completions, {report['model']}, {report['max_tokens']} tokens"
-    table = Table("streams", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms", "errors",
-                  title=title)  # fmt: skip
+    table = Table("streams", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms",
+                  "longest gap ms", "errors", title=title)  # fmt: skip
     for lv in report["levels"]:
         table.add_row(str(lv["concurrency"]), f"{lv['requests_per_s']:.2f}", f"{lv['aggregate_tokens_per_s']:.1f}",
                       f"{lv['stream_tokens_per_s']:.1f}", f"{lv['ttft_p50_ms']:.0f}", f"{lv['ttft_p95_ms']:.0f}",
-                      str(lv["errors"]))  # fmt: skip
+                      f"{lv['max_gap_ms']:.0f}", str(lv["errors"]))  # fmt: skip
     console = Console()
     console.print(table)
     if "offline" in report:

@@ -79,8 +79,8 @@ class SamplingFields(BaseModel):
 class ChatCompletionRequest(SamplingFields):
     """A chat completion."""
 
-    messages: list[ChatMessage] = Field(min_length=1)
-    """The conversation so far."""
+    messages: list[ChatMessage] = Field(min_length=1, max_length=4096)
+    """The conversation so far (the server may hold it to fewer: `models.chat.max_messages`)."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """Newer name of `max_tokens`; wins when both are given."""
 

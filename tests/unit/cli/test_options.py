@@ -23,10 +23,11 @@ REMOTE = "--api-key --config --url -c"
 BENCH = "--concurrency --config --data-dir --duration --json -c"
 
 FLAGS = {
-    "bench chat": f"{BENCH} --api-key --max-tokens --model --no-offline --offline --url",
+    "bench chat": f"{BENCH} --api-key --hostile --max-tokens --model --no-hostile --no-offline --offline --url",
     "bench classify": f"{BENCH} --api-key --device --image --model --no-offline --offline --url --warmup",
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",
+    "bench soak": "--clients --data-dir --duration --json --plot",
     "chat": f"{REMOTE} --max-tokens --model --no-stream --stream --system --temperature --usage",
     "classify": f"{REMOTE} --json --model --top-k",
     "config show": "--config -c",

@@ -38,7 +38,7 @@ def _chunks_of(model: type[ChatCompletionChunk | Completion]) -> dict[str, str]:
 @router.post("/chat/completions", operation_id="chat-completions", response_model=ChatCompletion,
              responses=_streamed(_chunks_of(ChatCompletionChunk),
                                  "With `stream`: one `ChatCompletionChunk` per event, then `[DONE]`."))  # fmt: skip
-@policy("inference", Metering.TOKENS)
+@policy("inference", Metering.TOKENS, prompt=True)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, record: RecordDep, services: ServicesDep
 ) -> Response:
@@ -54,7 +54,7 @@ async def chat_completions(
     response_model=Completion,
     responses=_streamed(_chunks_of(Completion), "With `stream`: one `Completion` chunk per event, then `[DONE]`."),
 )
-@policy("inference", Metering.TOKENS)
+@policy("inference", Metering.TOKENS, prompt=True)
 async def completions(body: CompletionRequest, request: Request, record: RecordDep, services: ServicesDep) -> Response:
     """OpenAI-compatible text completion of `prompt`, streamed when `stream` is true."""
     if body.stream:
@@ -70,7 +70,7 @@ async def hello() -> Greeting:
 
 
 @router.post("/chat", operation_id="chat-message")
-@policy("inference", Metering.TOKENS)
+@policy("inference", Metering.TOKENS, prompt=True)
 async def chat(body: ChatRequest, request: Request, record: RecordDep, services: ServicesDep) -> ChatReply:
     """A message in, `{"reply": ...}` out."""
     return await cancel_on_disconnect(request, services.chat.reply(body, record))
@@ -82,7 +82,7 @@ async def chat(body: ChatRequest, request: Request, record: RecordDep, services:
     response_class=Response,
     responses=_streamed({"type": "string"}, "One `data: <text>` event per piece of the reply, then `data: [DONE]`."),
 )
-@policy("inference", Metering.TOKENS)
+@policy("inference", Metering.TOKENS, prompt=True)
 async def chat_stream(body: ChatRequest, record: RecordDep, services: ServicesDep) -> Response:
     """The reply streamed: one `data: <text>` event per piece, then `data: [DONE]`."""
     return text_stream(await services.chat.stream_reply(body, record))
