@@ -45,9 +45,15 @@ class Letters(SteppedBackend):
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(chr(96 + t) for t in tokens)
 
-    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+    def tokenize(self, request: GenerationRequest) -> list[int]:
         prompt = self.prompt_of(request)
         if prompt == "too long":
+            raise InvalidInput("too long", param="max_tokens")
+        return [ord(c) - 96 for c in prompt]
+
+    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+        prompt = self.prompt_of(request)
+        if tokens is None and prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
         sequence = Decoding(request, prompt_tokens=len(prompt))
         self.plans[sequence] = [ord(c) - 96 for c in prompt] + [EOS]

@@ -97,10 +97,10 @@ class SteppedBackend(GenerationBackend):
     """Whether `tokenize` may run on any thread while the model decodes on its own: the scheduler then templates and
     tokenises each prompt before it queues the request, off the model's thread."""
 
+    @abstractmethod
     def tokenize(self, request: GenerationRequest) -> list[int]:
         """The prompt's tokens (chat template applied), checked against the context window with `max_tokens`
         (`InvalidInput` when it does not fit or is empty)."""
-        raise NotImplementedError
 
     @abstractmethod
     def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
