@@ -110,7 +110,7 @@ def test_embeddings_float_and_base64(sdk: Sdk) -> None:
 def test_chat_whole_and_streamed_agree(sdk: Sdk) -> None:
     whole = sdk(lambda c: c.chat.completions.create(messages=FRANCE, model=CHAT, max_tokens=12, temperature=0))
     assert isinstance(whole, ChatCompletion)
-    assert "Paris" in whole.choices[0].message.content
+    assert "Paris" in (whole.choices[0].message.content or "")
     chunks = sdk.stream(lambda c: c.chat.completions.create(messages=FRANCE, model=CHAT, max_tokens=12,
                                                             temperature=0, stream=True,
                                                             stream_options={"include_usage": True}))  # fmt: skip

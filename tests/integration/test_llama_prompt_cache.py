@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from aiserve.engine.backends.llama_cpp import LlamaCppBackend
-from aiserve.engine.protocol import GenerationRequest, Piece, SamplingParams
+from aiserve.engine.protocol import GenerationRequest, Message, Piece, SamplingParams
 
 pytestmark = pytest.mark.integration
 
-FIRST = (("system", "Answer in one short sentence."), ("user", "What is the capital of France?"))
-LATER = (*FIRST, ("assistant", "The capital of France is Paris."), ("user", "And the capital of Italy?"))
+FIRST = (Message("system", "Answer in one short sentence."), Message("user", "What is the capital of France?"))
+LATER = (*FIRST, Message("assistant", "The capital of France is Paris."), Message("user", "And the capital of Italy?"))
 
 
-def answer(backend: LlamaCppBackend, messages: tuple[tuple[str, str], ...]) -> str:
+def answer(backend: LlamaCppBackend, messages: tuple[Message, ...]) -> str:
     request = GenerationRequest(messages=messages, params=SamplingParams(max_tokens=16, temperature=0))
     return "".join(e.text for e in backend.generate(request, lambda: False) if isinstance(e, Piece))
 

@@ -158,6 +158,8 @@ def _log(record: RequestRecord) -> None:
         fields["queue_ms"] = round(record.queue_s * 1000, 2)
     if record.client:
         fields["client"] = record.client
+    if record.end_user:
+        fields["end_user"] = record.end_user
     latency_ms = record.latency_s * 1000
     access_log.info("%s %s %d %.1f ms", record.method, record.route, record.status, latency_ms, extra=fields)
 

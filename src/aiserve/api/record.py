@@ -33,6 +33,8 @@ class RequestRecord:
     output_tokens: int = 0
     images: int = 0
     """Images classified (bad ones in a batch do not count)."""
+    end_user: str = ""
+    """The end user the caller named in the body (`user`, `safety_identifier`)."""
     queue_s: float | None = None
     inference_s: float | None = None
     status: int = 500

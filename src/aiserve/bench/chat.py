@@ -134,14 +134,14 @@ async def _level(
 def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str, Any]:
     """Single-stream tokens/s of the runtime, in process."""
     from aiserve.engine.backends.generative import GenerationBackend
-    from aiserve.engine.protocol import Finished, GenerationRequest, SamplingParams
+    from aiserve.engine.protocol import Finished, GenerationRequest, Message, SamplingParams
     from aiserve.registry.catalog import catalog
     from aiserve.registry.registry import find_spec, load_backend
 
     backend = load_backend(settings, find_spec(model, catalog(settings)), warmup_batch=1)
     assert isinstance(backend, GenerationBackend)
     request = GenerationRequest(
-        messages=(("user", PROMPT),), params=SamplingParams(max_tokens=max_tokens, temperature=0)
+        messages=(Message("user", PROMPT),), params=SamplingParams(max_tokens=max_tokens, temperature=0)
     )
     started = time.perf_counter()
     tokens = sum(e.completion_tokens for e in backend.generate(request, lambda: False) if isinstance(e, Finished))

@@ -13,32 +13,84 @@ from numpy.typing import NDArray
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
-    """How to sample: temperature 0 is greedy."""
+    """How to choose each token, in this order: `logit_bias`, the penalties, the grammar's mask, then greedy at
+    temperature 0, otherwise temperature, `top_k`, `top_p` and `min_p` before drawing."""
 
     max_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    top_k: int = 0
+    """Keep only the k likeliest tokens (0: all)."""
+    min_p: float = 0.0
+    """Drop tokens less likely than `min_p` times the likeliest one."""
+    presence_penalty: float = 0.0
+    """Subtracted once from the logit of every token the answer already holds."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per time the answer holds it."""
+    repetition_penalty: float = 1.0
+    """Divides the positive logits (multiplies the negative ones) of every token in the prompt or the answer."""
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    """`(token, bias)` added to the logits."""
+    logprobs: int | None = None
+    """Return each chosen token's log-probability and this many likeliest alternatives (None: none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call the model made: its id, the function's name and its arguments as JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation: an assistant's turn may carry tool calls, a `tool` turn answers one."""
+
+    role: str
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
-    """A plain prompt to continue, or a conversation `(role, text)` to answer with the model's chat template."""
+    """A plain prompt to continue, or a conversation to answer with the model's chat template.
+
+    `tools` are OpenAI function definitions (`{"type": "function", "function": {...}}`) shown to the model;
+    `grammar` (llguidance's serialised form, made by the service) constrains the answer to a language.
+    """
 
     prompt: str = ""
-    messages: tuple[tuple[str, str], ...] = ()
+    messages: tuple[Message, ...] = ()
     params: SamplingParams = field(default_factory=SamplingParams)
+    tools: tuple[dict[str, Any], ...] = ()
+    grammar: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """A chosen token's bytes and log-probability, with the likeliest alternatives `(bytes, logprob)`."""
+
+    token: bytes
+    logprob: float
+    top: tuple[tuple[bytes, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Piece:
     """Generated text, as it arrives, with the answer's tokens so far: an answer that never finishes (its client
-    left, its deadline passed) is still charged for what was sent."""
+    left, its deadline passed) is still charged for what was sent. `logprobs` has one entry per token of the piece
+    when they were asked for."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from aiserve.engine.backends.generative import Decoding, GenerationBackend, SteppedBackend
+from aiserve.engine.backends.grammar import Constraint
 from aiserve.engine.fair import FairQueue, owner_cap
 from aiserve.engine.protocol import EngineObserver, Event, Finished, GenerationRequest, NullObserver, Piece
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
@@ -44,6 +45,8 @@ class _Job:
     owner: str = ""
     tokens: list[int] | None = None
     """The prompt's tokens, when they were counted before it was queued."""
+    constraint: Constraint | None = None
+    """The matcher holding the answer to its grammar, built before it was queued."""
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     def push(self, item: Event | BaseException | object) -> None:
@@ -119,12 +122,12 @@ class Scheduler:
         self._waiting += 1  # counted from now, so requests being tokenised hold their place in the bound
         self._waiting_by[owner] += 1
         try:
-            tokens = await self._tokenized(request)
+            tokens, constraint = await self._prepared(request)
         except BaseException:
             self._release(owner)
             raise
         loop = asyncio.get_running_loop()
-        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s, owner, tokens)
+        job = _Job(request, loop, asyncio.Queue(), time.monotonic() + timeout_s, owner, tokens, constraint)
         self._live.add(job)
         self._jobs.put(owner, job)
         # one timer per request (not one per token): a request stuck behind others still gets its 504 on time
@@ -143,12 +146,22 @@ class Scheduler:
             job.cancelled.set()
             self._live.discard(job)
 
-    async def _tokenized(self, request: GenerationRequest) -> list[int] | None:
-        """The prompt's tokens, templated and tokenised (and a prompt over the window refused) off the model's
-        thread where the backend allows it, so a huge prompt never holds the answers being decoded."""
-        if isinstance(self.backend, SteppedBackend) and self.backend.tokenizes_anywhere:
-            return await asyncio.to_thread(self.backend.tokenize, request)
-        return None
+    async def _prepared(self, request: GenerationRequest) -> tuple[list[int] | None, Constraint | None]:
+        """The prompt's tokens, templated and tokenised (and a prompt over the window refused) where the backend
+        allows it, and the answer's grammar matcher: both off the model's thread, so neither a huge prompt nor a
+        large grammar holds the answers being decoded."""
+        backend = self.backend
+        if not isinstance(backend, SteppedBackend):
+            backend.constrain(request)  # refuses a grammar
+            return None, None
+        if not backend.tokenizes_anywhere and request.grammar is None:
+            return None, None
+
+        def prepare() -> tuple[list[int] | None, Constraint | None]:
+            tokens = backend.tokenize(request) if backend.tokenizes_anywhere else None
+            return tokens, backend.constrain(request)
+
+        return await asyncio.to_thread(prepare)
 
     def _release(self, owner: str) -> None:
         self._waiting -= 1
@@ -227,7 +240,7 @@ class Scheduler:
                 self._close_job(job, "cancelled", 0)
                 continue
             try:
-                sequence = backend.begin(job.request, job.tokens)
+                sequence = backend.begin(job.request, job.tokens, job.constraint)
             except Exception as exc:
                 self._fail(job, exc)
                 self._close_job(job, "error", 0)

@@ -3,12 +3,25 @@ out)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+"""A function's or a schema's name, as OpenAI allows them."""
 
 
-class TextPart(BaseModel):
+def _unset(value: object) -> bool:
+    return value is None
+
+
+class _Strict(BaseModel):
+    """A part of a request: a field this server does not know is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TextPart(_Strict):
     """A text part of a message's content."""
 
     type: Literal["text"] = "text"
@@ -17,32 +30,73 @@ class TextPart(BaseModel):
     """The text."""
 
 
-class ChatMessage(BaseModel):
-    """One turn of the conversation."""
+class FunctionCall(_Strict):
+    """A call the model made: the function's name and its arguments as JSON text."""
 
-    model_config = ConfigDict(extra="ignore")
+    name: str = Field(pattern=_NAME)
+    arguments: str = Field(max_length=1_000_000)
 
-    role: Literal["system", "developer", "user", "assistant"]
+
+class ToolCall(_Strict):
+    """One tool call of an assistant's turn."""
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class ChatMessage(_Strict):
+    """One turn of the conversation. An assistant's turn may carry `tool_calls` (its content may then be null); a
+    `tool` turn gives a call's result and names it with `tool_call_id`."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     """Who speaks; `developer` is treated as `system`."""
-    content: str | list[TextPart]
+    content: str | list[TextPart] | None = None
     """The text, or a list of text parts."""
+    name: str | None = Field(default=None, max_length=256)
+    """The speaker's name, passed to the chat template (which may show it)."""
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
+    """An assistant turn's calls."""
+    tool_call_id: str | None = Field(default=None, max_length=256)
+    """A tool turn's call."""
+    refusal: None = None
+    """Accepted as null (a message handed back as the SDK returned it)."""
+    annotations: list[Any] | None = Field(default=None, max_length=0)
+    """Accepted when null or empty."""
+    audio: None = None
+    """Accepted as null."""
+    function_call: None = None
+    """Accepted as null; calls are `tool_calls`."""
+
+    @model_validator(mode="after")
+    def _fits_role(self) -> Self:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant's turn carries tool_calls")
+        if (self.tool_call_id is None) != (self.role != "tool"):
+            raise ValueError("a tool turn, and only a tool turn, names its call with tool_call_id")
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content may be null only in an assistant's turn with tool_calls")
+        return self
 
     def text(self) -> str:
         """The content as one string."""
+        if self.content is None:
+            return ""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(_Strict):
     """Streaming options."""
 
     include_usage: bool = False
     """Send a last chunk with `usage` before `[DONE]`."""
+    include_obfuscation: Literal[False] = False
+    """Chunks are never padded: only false is accepted."""
 
 
-class SamplingFields(BaseModel):
-    """Sampling parameters shared by chat and text completions."""
-
-    model_config = ConfigDict(extra="ignore")
+class SamplingFields(_Strict):
+    """Sampling parameters shared by chat and text completions. Every field is honoured or, where a value cannot
+    be, refused with 400 naming it."""
 
     model: str = Field(min_length=1, max_length=256)
     """Model id, `id@version` or alias."""
@@ -52,7 +106,19 @@ class SamplingFields(BaseModel):
     """0 is greedy and deterministic."""
     top_p: float = Field(default=1.0, gt=0, le=1)
     """Nucleus sampling mass."""
-    seed: int | None = None
+    top_k: int = Field(default=0, ge=-1)
+    """Keep only the k likeliest tokens (0 or -1: all). An extension, as in vLLM and llama.cpp."""
+    min_p: float = Field(default=0.0, ge=0, le=1)
+    """Drop tokens less likely than `min_p` times the likeliest. An extension."""
+    presence_penalty: float = Field(default=0.0, ge=-2, le=2)
+    """Subtracted once from the logit of each token the answer already holds."""
+    frequency_penalty: float = Field(default=0.0, ge=-2, le=2)
+    """Subtracted from a token's logit for each time the answer holds it."""
+    repetition_penalty: float = Field(default=1.0, gt=0, le=10)
+    """Divides the positive logits (multiplies the negative) of tokens in the prompt or answer. An extension."""
+    logit_bias: dict[str, float] | None = Field(default=None, max_length=1024)
+    """Token id (as a string) to a bias from -100 to 100, added to its logit."""
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**64)
     """Makes sampling repeatable."""
     stop: str | list[str] | None = None
     """Up to 4 strings that end the answer (not included in it)."""
@@ -63,7 +129,7 @@ class SamplingFields(BaseModel):
     stream_options: StreamOptions | None = None
     """Streaming options."""
     user: str | None = Field(default=None, max_length=256)
-    """An end-user id, accepted for compatibility."""
+    """An end-user id: written to the access log."""
 
     def wants_usage(self) -> bool:
         """Whether a streamed answer should end with a usage chunk."""
@@ -76,6 +142,76 @@ class SamplingFields(BaseModel):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
 
+class JsonSchemaFormat(_Strict):
+    """A JSON Schema the answer must follow."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    name: str = Field(pattern=_NAME)
+    """The schema's name."""
+    description: str | None = Field(default=None, max_length=10_000)
+    """What the answer is for; shown to nobody but kept for compatibility (the schema itself is enforced)."""
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    """The JSON Schema (the subset in docs/api.md); the answer always validates against it."""
+    strict: bool | None = None
+    """The answer is always held to the schema, strict or not."""
+
+
+class TextFormat(_Strict):
+    """Free text (the default)."""
+
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Strict):
+    """Any JSON object."""
+
+    type: Literal["json_object"]
+
+
+class JsonSchemaResponseFormat(_Strict):
+    """JSON that follows `json_schema.schema`."""
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaFormat
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaResponseFormat, Field(discriminator="type")]
+
+
+class FunctionDefinition(_Strict):
+    """A function the model may call."""
+
+    name: str = Field(pattern=_NAME)
+    """Its name."""
+    description: str | None = Field(default=None, max_length=10_000)
+    """What it does, shown to the model."""
+    parameters: dict[str, Any] | None = None
+    """A JSON Schema of its arguments (the subset in docs/api.md); the model's arguments always follow it."""
+    strict: bool | None = None
+    """Arguments are always held to `parameters`, strict or not."""
+
+
+class ToolDefinition(_Strict):
+    """A tool: only functions."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Strict):
+    """The function to call."""
+
+    name: str = Field(pattern=_NAME)
+
+
+class NamedToolChoice(_Strict):
+    """Call this function."""
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
 class ChatCompletionRequest(SamplingFields):
     """A chat completion."""
 
@@ -83,6 +219,46 @@ class ChatCompletionRequest(SamplingFields):
     """The conversation so far (the server may hold it to fewer: `models.chat.max_messages`)."""
     max_completion_tokens: int | None = Field(default=None, ge=1)
     """Newer name of `max_tokens`; wins when both are given."""
+    response_format: ResponseFormat | None = None
+    """`json_object` or `json_schema`: the answer is decoded under a grammar, so it always parses (and follows the
+    schema) unless it runs out of tokens (`finish_reason: length`)."""
+    tools: list[ToolDefinition] | None = Field(default=None, max_length=128)
+    """Functions the model may call."""
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    """`auto` (the default with tools): the model answers or calls; `required`: it calls; a named function: it
+    calls that one; `none`: it answers in text."""
+    parallel_tool_calls: bool = True
+    """Whether one answer may hold several calls."""
+    logprobs: bool = False
+    """Return each answer token's log-probability."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """And this many likeliest alternatives for each (needs `logprobs`)."""
+    modalities: list[Literal["text"]] | None = None
+    """Only text answers."""
+    store: Literal[False] | None = None
+    """Completions are never stored: only false is accepted."""
+    metadata: dict[str, str] | None = Field(default=None, max_length=0)
+    """Kept only with stored completions, which this server does not store: only an empty object is accepted."""
+    service_tier: Literal["auto", "default"] | None = None
+    """One tier: `auto` and `default` are accepted."""
+    prompt_cache_key: str | None = Field(default=None, max_length=256)
+    """Accepted: every prompt already reuses the longest cached start of an earlier one, keyed by its content."""
+    safety_identifier: str | None = Field(default=None, max_length=256)
+    """An end-user id: written to the access log."""
+    audio: Any = None
+    """Refused: answers are text only."""
+    prediction: Any = None
+    """Refused: predicted outputs are not supported."""
+    web_search_options: Any = None
+    """Refused: this server does not search the web."""
+    reasoning_effort: Any = None
+    """Refused: no model here is a reasoning model."""
+    verbosity: Any = None
+    """Refused: not supported by these models."""
+    functions: Any = None
+    """Refused: use `tools`."""
+    function_call: Any = None
+    """Refused: use `tool_choice`."""
 
 
 class CompletionRequest(SamplingFields):
@@ -90,6 +266,14 @@ class CompletionRequest(SamplingFields):
 
     prompt: str | list[str]
     """The text to continue (a list of one string is accepted)."""
+    logprobs: int | None = Field(default=None, ge=0, le=20)
+    """Return each answer token's log-probability and this many likeliest alternatives."""
+    echo: bool = False
+    """Give the prompt back before the answer."""
+    best_of: int | None = Field(default=None, ge=1, le=1)
+    """Only 1 is supported."""
+    suffix: None = None
+    """Refused: text after the insertion point is not supported (only null is accepted)."""
 
 
 class Usage(BaseModel):
@@ -103,7 +287,7 @@ class Usage(BaseModel):
     """The sum."""
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(_Strict):
     """`/v1/chat`: one message in, one reply out."""
 
     message: str = Field(min_length=1, max_length=32_000)
@@ -125,11 +309,38 @@ class ChatReply(BaseModel):
     """Its reply."""
 
 
+class TopLogprob(BaseModel):
+    """One of the likeliest tokens at a place in the answer."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(BaseModel):
+    """An answer token's log-probability under the model, with the likeliest alternatives."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    """Log-probabilities of a chat answer's tokens."""
+
+    content: list[TokenLogprob] | None
+    refusal: None = None
+
+
 class AssistantMessage(BaseModel):
-    """The model's answer in a chat completion."""
+    """The model's answer in a chat completion: text, or tool calls (content then null)."""
 
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    refusal: None = None
+    tool_calls: list[ToolCall] | None = Field(default=None, exclude_if=_unset)
+    """The calls, when the model called tools."""
 
 
 class ChatChoice(BaseModel):
@@ -138,9 +349,9 @@ class ChatChoice(BaseModel):
     index: int
     message: AssistantMessage
     finish_reason: str | None
-    """`stop` (the answer ended or hit a stop string) or `length` (it ran out of tokens)."""
-    logprobs: Any | None = None
-    """Always null: log probabilities are not returned."""
+    """`stop` (the answer ended or hit a stop string), `length` (it ran out of tokens) or `tool_calls`."""
+    logprobs: ChoiceLogprobs | None = None
+    """With `logprobs`: each answer token's log-probability."""
 
 
 class ChatCompletion(BaseModel):
@@ -154,8 +365,20 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-def _unset(value: object) -> bool:
-    return value is None
+class ChunkFunction(BaseModel):
+    """A streamed call's function: its name in the call's first chunk, then pieces of its arguments."""
+
+    name: str | None = Field(default=None, exclude_if=_unset)
+    arguments: str = ""
+
+
+class ChunkToolCall(BaseModel):
+    """A piece of a streamed tool call; `index` says which call (id and type come in its first piece)."""
+
+    index: int
+    id: str | None = Field(default=None, exclude_if=_unset)
+    type: Literal["function"] | None = Field(default=None, exclude_if=_unset)
+    function: ChunkFunction
 
 
 class ChunkDelta(BaseModel):
@@ -163,6 +386,7 @@ class ChunkDelta(BaseModel):
 
     role: Literal["assistant"] | None = Field(default=None, exclude_if=_unset)
     content: str | None = Field(default=None, exclude_if=_unset)
+    tool_calls: list[ChunkToolCall] | None = Field(default=None, exclude_if=_unset)
 
 
 class ChunkChoice(BaseModel):
@@ -171,6 +395,8 @@ class ChunkChoice(BaseModel):
     index: int
     delta: ChunkDelta
     finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = Field(default=None, exclude_if=_unset)
+    """With `logprobs`: the piece's tokens."""
 
 
 class ChatCompletionChunk(BaseModel):
@@ -185,14 +411,23 @@ class ChatCompletionChunk(BaseModel):
     """Only in the last chunk, when `stream_options.include_usage` asked for it."""
 
 
+class CompletionLogprobs(BaseModel):
+    """Log-probabilities of a text completion's tokens, in the legacy shape."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]] | None
+    text_offset: list[int]
+
+
 class CompletionChoice(BaseModel):
     """One text completion (or, streamed, one piece of it)."""
 
     index: int
     text: str
     finish_reason: str | None = None
-    logprobs: Any | None = None
-    """Always null: log probabilities are not returned."""
+    logprobs: CompletionLogprobs | None = None
+    """With `logprobs`: each answer token's log-probability."""
 
 
 class Completion(BaseModel):

@@ -7,36 +7,65 @@ context window, a full queue) raises then, before the first byte is sent, and so
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.protocol import (
+    Event,
+    Finished,
+    GenerationRequest,
+    Message,
+    Piece,
+    SamplingParams,
+    TokenLogprob,
+    ToolCall,
+)
 from aiserve.errors import InvalidInput, ModelNotReady
+from aiserve.protocol import chat as wire
 from aiserve.protocol.chat import (
     AssistantMessage,
     ChatChoice,
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    ChatMessage,
     ChatReply,
     ChatRequest,
+    ChoiceLogprobs,
     ChunkChoice,
     ChunkDelta,
+    ChunkFunction,
+    ChunkToolCall,
     Completion,
     CompletionChoice,
+    CompletionLogprobs,
     CompletionRequest,
+    FunctionCall,
     SamplingFields,
     Usage,
 )
 from aiserve.registry.protocol import ModelEntry, require_ready
 from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
+from aiserve.services.structured import Call, CallStream, Plan, plan, read_calls
 from aiserve.settings import Settings
 
 _ROLES = {"developer": "system"}
+
+_REFUSED = {
+    "audio": "answers are text only",
+    "prediction": "predicted outputs are not supported",
+    "web_search_options": "this server does not search the web",
+    "reasoning_effort": "no model here is a reasoning model",
+    "verbosity": "these models take no verbosity setting",
+    "functions": "use 'tools'",
+    "function_call": "use 'tool_choice'",
+}
+"""OpenAI's chat parameters this server cannot honour, refused with 400 when given, and why."""
 
 C = TypeVar("C")
 
@@ -47,9 +76,22 @@ class _Answer:
 
     text: str
     finished: Finished
+    logprobs: list[TokenLogprob]
 
 
-def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings) -> SamplingParams:
+def _logit_bias(request: SamplingFields) -> tuple[tuple[int, float], ...]:
+    pairs = []
+    for key, bias in (request.logit_bias or {}).items():
+        if not key.isdigit() or len(key) > 9:
+            raise InvalidInput(f"'logit_bias' keys are token ids; '{key[:20]}' is not one.", param="logit_bias")
+        if not -100 <= bias <= 100:
+            raise InvalidInput("'logit_bias' values go from -100 to 100.", param="logit_bias")
+        pairs.append((int(key), bias))
+    return tuple(pairs)
+
+
+def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings, logprobs: int | None = None
+             ) -> SamplingParams:  # fmt: skip
     """The request's sampling parameters, checked."""
     if request.n != 1:
         raise InvalidInput("'n' must be 1: this server generates one choice per request.", param="n")
@@ -62,15 +104,22 @@ def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings
         top_p=request.top_p,
         seed=request.seed,
         stop=tuple(stops),
+        top_k=max(request.top_k, 0),
+        min_p=request.min_p,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        repetition_penalty=request.repetition_penalty,
+        logit_bias=_logit_bias(request),
+        logprobs=logprobs,
     )
 
 
-def check_size(texts: list[str], entry: ModelEntry, settings: Settings, *, param: str) -> None:
+def check_size(texts: list[str], entry: ModelEntry, settings: Settings, *, param: str, messages: int = 1) -> None:
     """Refuse, at once and before any templating or tokenising, a prompt that cannot fit the model's context
     window: too many messages, or more characters than the window could hold."""
     chat = settings.models.chat
-    if len(texts) > chat.max_messages:
-        raise InvalidInput(f"'{param}' has {len(texts)} messages; the limit is {chat.max_messages}.", param=param)
+    if messages > chat.max_messages:
+        raise InvalidInput(f"'{param}' has {messages} messages; the limit is {chat.max_messages}.", param=param)
     window = int(entry.info.get("max_input_tokens") or 0)
     chars = sum(len(text) for text in texts)
     if window and chars > window * chat.max_chars_per_token:
@@ -78,11 +127,30 @@ def check_size(texts: list[str], entry: ModelEntry, settings: Settings, *, param
                            f"'{entry.name}' can hold.", param=param)  # fmt: skip
 
 
-def chat_generation(request: ChatCompletionRequest, settings: Settings) -> GenerationRequest:
-    """The conversation and its sampling parameters."""
-    messages = tuple((_ROLES.get(m.role, m.role), m.text()) for m in request.messages)
-    params = sampling(request, request.max_completion_tokens or request.max_tokens, settings)
-    return GenerationRequest(messages=messages, params=params)
+def refuse_unsupported(request: ChatCompletionRequest) -> None:
+    """400 naming the first parameter this server cannot honour."""
+    for name, why in _REFUSED.items():
+        if getattr(request, name) is not None:
+            raise InvalidInput(f"'{name}' is not supported: {why}.", param=name)
+    if request.top_logprobs is not None and not request.logprobs:
+        raise InvalidInput("'top_logprobs' needs 'logprobs': true.", param="top_logprobs")
+
+
+def _message(message: ChatMessage) -> Message:
+    calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
+    return Message(_ROLES.get(message.role, message.role), message.text(), calls, message.tool_call_id, message.name)
+
+
+def chat_generation(
+    request: ChatCompletionRequest, settings: Settings, answer: Plan | None = None
+) -> GenerationRequest:
+    """The conversation, the tools and grammar of its answer, and its sampling parameters."""
+    refuse_unsupported(request)
+    answer = answer or plan(request)
+    logprobs = (request.top_logprobs or 0) if request.logprobs else None
+    params = sampling(request, request.max_completion_tokens or request.max_tokens, settings, logprobs)
+    messages = tuple(_message(m) for m in request.messages)
+    return GenerationRequest(messages=messages, params=params, tools=answer.tools, grammar=answer.grammar)
 
 
 def text_generation(request: CompletionRequest, settings: Settings) -> GenerationRequest:
@@ -92,13 +160,26 @@ def text_generation(request: CompletionRequest, settings: Settings) -> Generatio
         if len(prompt) != 1:
             raise InvalidInput("'prompt' takes one string (or a list of exactly one).", param="prompt")
         prompt = prompt[0]
-    return GenerationRequest(prompt=prompt, params=sampling(request, request.max_tokens, settings))
+    if request.echo and request.logprobs is not None:
+        raise InvalidInput("'echo' with 'logprobs' is not supported: the prompt's own log-probabilities are not "
+                           "computed.", param="echo")  # fmt: skip
+    return GenerationRequest(prompt=prompt, params=sampling(request, request.max_tokens, settings, request.logprobs))
+
+
+def _texts_of(request: GenerationRequest) -> list[str]:
+    """Everything the prompt is made of, as text."""
+    texts = [request.prompt] if not request.messages else []
+    for message in request.messages:
+        texts.append(message.content)
+        texts.extend(call.arguments for call in message.tool_calls)
+    texts.extend(json.dumps(tool) for tool in request.tools)
+    return texts
 
 
 def worst_case(request: GenerationRequest, window: int) -> int:
     """The most tokens an answer can use: a byte-level tokenizer makes at most one token per byte of the prompt,
     plus the chat template's markers, plus `max_tokens`; never more than the context window holds."""
-    texts = [text for _, text in request.messages] or [request.prompt]
+    texts = _texts_of(request)
     most = sum(len(text.encode()) + 16 for text in texts) + 32 + request.params.max_tokens
     return min(most, window) if window else most
 
@@ -109,14 +190,42 @@ def usage(finished: Finished) -> Usage:
     return Usage(prompt_tokens=finished.prompt_tokens, completion_tokens=finished.completion_tokens, total_tokens=total)
 
 
-def finish_reason(finished: Finished) -> str:
-    """`stop` or `length`, as OpenAI names them."""
-    return "length" if finished.finish_reason == "length" else "stop"
+def finish_reason(finished: Finished, calls: bool = False) -> str:
+    """`stop`, `length` or `tool_calls`, as OpenAI names them."""
+    if finished.finish_reason == "length":
+        return "length"
+    return "tool_calls" if calls else "stop"
 
 
 def _ident(kind: str) -> tuple[str, int]:
     """A fresh id (`chatcmpl-…` or `cmpl-…`) and the creation time."""
     return f"{kind}-{uuid.uuid4().hex}", int(time.time())
+
+
+def _text(token: bytes) -> str:
+    return token.decode("utf-8", errors="replace")
+
+
+def chat_logprobs(logprobs: list[TokenLogprob]) -> ChoiceLogprobs:
+    """Log-probabilities in the chat shape."""
+    return ChoiceLogprobs(content=[
+        wire.TokenLogprob(token=_text(lp.token), logprob=lp.logprob, bytes=list(lp.token), top_logprobs=[
+            wire.TopLogprob(token=_text(t), logprob=v, bytes=list(t)) for t, v in lp.top
+        ]) for lp in logprobs
+    ])  # fmt: skip
+
+
+def text_logprobs(logprobs: list[TokenLogprob], offset: int = 0) -> CompletionLogprobs:
+    """Log-probabilities in the legacy text-completion shape; offsets count from `offset`."""
+    tokens = [_text(lp.token) for lp in logprobs]
+    offsets = [offset + sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
+    return CompletionLogprobs(tokens=tokens, token_logprobs=[lp.logprob for lp in logprobs],
+                              top_logprobs=[{_text(t): v for t, v in lp.top} for lp in logprobs],
+                              text_offset=offsets)  # fmt: skip
+
+
+def _tool_calls(calls: list[Call]) -> list[wire.ToolCall]:
+    return [wire.ToolCall(id=c.id, function=FunctionCall(name=c.name, arguments=c.arguments)) for c in calls]
 
 
 class ChatService(ModelService):
@@ -142,48 +251,80 @@ class ChatService(ModelService):
 
     async def _whole(self, entry: ModelEntry, request: GenerationRequest, meter: Meter) -> _Answer:
         parts: list[str] = []
+        logprobs: list[TokenLogprob] = []
         async for event in self._events(entry, request, meter):
             if isinstance(event, Piece):
                 parts.append(event.text)
+                logprobs.extend(event.logprobs)
             else:
-                return _Answer("".join(parts), event)
+                return _Answer("".join(parts), event, logprobs)
         raise ModelNotReady("The answer ended early.")
 
-    def _chat(self, request: ChatCompletionRequest, entry: ModelEntry) -> GenerationRequest:
-        check_size([m.text() for m in request.messages], entry, self._settings, param="messages")
-        return chat_generation(request, self._settings)
+    def _chat(self, request: ChatCompletionRequest, entry: ModelEntry, meter: Meter) -> tuple[GenerationRequest, Plan]:
+        meter.end_user = request.safety_identifier or request.user or ""
+        answer = plan(request)
+        generation = chat_generation(request, self._settings, answer)
+        check_size(_texts_of(generation), entry, self._settings, param="messages", messages=len(request.messages))
+        return generation, answer
 
-    def _text(self, request: CompletionRequest, entry: ModelEntry) -> GenerationRequest:
+    def _text(self, request: CompletionRequest, entry: ModelEntry, meter: Meter) -> GenerationRequest:
+        meter.end_user = request.user or ""
         prompts = request.prompt if isinstance(request.prompt, list) else [request.prompt]
         check_size(prompts, entry, self._settings, param="prompt")
         return text_generation(request, self._settings)
 
     async def complete_chat(self, request: ChatCompletionRequest, meter: Meter) -> ChatCompletion:
-        """A whole chat completion."""
+        """A whole chat completion: text, or tool calls."""
         entry = self._model(request.model, meter)
-        answer = await self._whole(entry, self._chat(request, entry), meter)
+        generation, answer_plan = self._chat(request, entry, meter)
+        answer = await self._whole(entry, generation, meter)
         cid, created = _ident("chatcmpl")
-        message = AssistantMessage(content=answer.text)
-        choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished))
+        calls = read_calls(answer.text) if answer_plan.calls else []
+        if calls:
+            message = AssistantMessage(content=None, tool_calls=_tool_calls(calls))
+        else:
+            message = AssistantMessage(content=answer.text)
+        logprobs = chat_logprobs(answer.logprobs) if request.logprobs else None
+        choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished, bool(calls)),
+                            logprobs=logprobs)  # fmt: skip
         return ChatCompletion(id=cid, created=created, model=entry.name, choices=[choice],
                               usage=usage(answer.finished))  # fmt: skip
 
     async def stream_chat(
         self, request: ChatCompletionRequest, meter: Meter
     ) -> AsyncGenerator[ChatCompletionChunk, None]:
-        """A chat completion as chunks: the assistant's role first, a piece of text each, the finish reason, then
-        the usage when `stream_options.include_usage` asks for it."""
+        """A chat completion as chunks: the assistant's role first, a piece of text (or a whole tool call) each,
+        the finish reason, then the usage when `stream_options.include_usage` asks for it."""
         entry = self._model(request.model, meter)
-        events = await _started(self._events(entry, self._chat(request, entry), meter))
+        generation, answer_plan = self._chat(request, entry, meter)
+        events = await _started(self._events(entry, generation, meter))
         cid, created = _ident("chatcmpl")
+        reader = CallStream() if answer_plan.calls else None
+        pending: list[TokenLogprob] = []
 
         def chunk(choices: list[ChunkChoice], answer_usage: Usage | None = None) -> ChatCompletionChunk:
             return ChatCompletionChunk(id=cid, created=created, model=entry.name, choices=choices, usage=answer_usage)
 
-        def piece(event: Event) -> ChatCompletionChunk:
-            if isinstance(event, Piece):
-                return chunk([ChunkChoice(index=0, delta=ChunkDelta(content=event.text))])
-            return chunk([ChunkChoice(index=0, delta=ChunkDelta(), finish_reason=finish_reason(event))])
+        def choice(delta: ChunkDelta, reason: str | None = None) -> ChunkChoice:
+            logprobs = chat_logprobs(pending) if request.logprobs and pending else None
+            pending.clear()
+            return ChunkChoice(index=0, delta=delta, finish_reason=reason, logprobs=logprobs)
+
+        def piece(event: Event) -> list[ChatCompletionChunk]:
+            if isinstance(event, Finished):
+                rest = reader.rest() if reader is not None else ""
+                called = bool(reader and reader.calls)
+                out = [chunk([choice(ChunkDelta(content=rest))])] if rest else []
+                return [*out, chunk([choice(ChunkDelta(), finish_reason(event, called))])]
+            pending.extend(event.logprobs)
+            text, calls = reader.feed(event.text) if reader is not None else (event.text, [])
+            out = [chunk([choice(ChunkDelta(content=text))])] if text else []
+            done = len(reader.calls) - len(calls) if reader is not None else 0
+            for n, call in enumerate(calls, start=done):
+                function = ChunkFunction(name=call.name, arguments=call.arguments)
+                delta = ChunkDelta(tool_calls=[ChunkToolCall(index=n, id=call.id, type="function", function=function)])
+                out.append(chunk([choice(delta)]))
+            return out
 
         opening = chunk([ChunkChoice(index=0, delta=ChunkDelta(role="assistant", content=""))])
         ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
@@ -192,46 +333,57 @@ class ChatService(ModelService):
     async def complete_text(self, request: CompletionRequest, meter: Meter) -> Completion:
         """A whole text completion."""
         entry = self._model(request.model, meter)
-        answer = await self._whole(entry, self._text(request, entry), meter)
+        generation = self._text(request, entry, meter)
+        answer = await self._whole(entry, generation, meter)
         cid, created = _ident("cmpl")
-        choice = CompletionChoice(index=0, text=answer.text, finish_reason=finish_reason(answer.finished))
+        echoed = generation.prompt if request.echo else ""
+        logprobs = text_logprobs(answer.logprobs, len(echoed)) if request.logprobs is not None else None
+        choice = CompletionChoice(index=0, text=echoed + answer.text, finish_reason=finish_reason(answer.finished),
+                                  logprobs=logprobs)  # fmt: skip
         return Completion(id=cid, created=created, model=entry.name, choices=[choice], usage=usage(answer.finished))
 
     async def stream_text(self, request: CompletionRequest, meter: Meter) -> AsyncGenerator[Completion, None]:
-        """A text completion as chunks, then the usage when asked for."""
+        """A text completion as chunks (the prompt first with `echo`), then the usage when asked for."""
         entry = self._model(request.model, meter)
-        events = await _started(self._events(entry, self._text(request, entry), meter))
+        generation = self._text(request, entry, meter)
+        events = await _started(self._events(entry, generation, meter))
         cid, created = _ident("cmpl")
+        offset = [0]
 
         def chunk(choices: list[CompletionChoice], answer_usage: Usage | None = None) -> Completion:
             return Completion(id=cid, created=created, model=entry.name, choices=choices, usage=answer_usage)
 
-        def piece(event: Event) -> Completion:
-            if isinstance(event, Piece):
-                return chunk([CompletionChoice(index=0, text=event.text)])
-            return chunk([CompletionChoice(index=0, text="", finish_reason=finish_reason(event))])
+        def piece(event: Event) -> list[Completion]:
+            if isinstance(event, Finished):
+                return [chunk([CompletionChoice(index=0, text="", finish_reason=finish_reason(event))])]
+            logprobs = None
+            if request.logprobs is not None:
+                logprobs = text_logprobs(list(event.logprobs), offset[0])
+            offset[0] += len(event.text)
+            return [chunk([CompletionChoice(index=0, text=event.text, logprobs=logprobs)])]
 
+        opening = chunk([CompletionChoice(index=0, text=generation.prompt)]) if request.echo else None
         ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
-        return _chunks(events, piece, None, ending)
+        return _chunks(events, piece, opening, ending)
 
     async def reply(self, request: ChatRequest, meter: Meter) -> ChatReply:
         """`/v1/chat`: the whole reply to one message."""
         entry = self._model(request.model, meter)
         check_size([request.message], entry, self._settings, param="message")
-        answer = await self._whole(entry, _message(request), meter)
+        answer = await self._whole(entry, _one_message(request), meter)
         return ChatReply(model=entry.name, reply=answer.text)
 
     async def stream_reply(self, request: ChatRequest, meter: Meter) -> AsyncGenerator[str, None]:
         """`/v1/chat/stream`: the reply's text, piece by piece."""
         entry = self._model(request.model, meter)
         check_size([request.message], entry, self._settings, param="message")
-        events = await _started(self._events(entry, _message(request), meter))
+        events = await _started(self._events(entry, _one_message(request), meter))
         return _texts(events)
 
 
-def _message(request: ChatRequest) -> GenerationRequest:
+def _one_message(request: ChatRequest) -> GenerationRequest:
     params = SamplingParams(max_tokens=request.max_tokens, temperature=request.temperature)
-    return GenerationRequest(messages=(("user", request.message),), params=params)
+    return GenerationRequest(messages=(Message("user", request.message),), params=params)
 
 
 async def _started(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
@@ -251,7 +403,7 @@ async def _started(events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event,
 
 async def _chunks(
     events: AsyncGenerator[Event, None],
-    piece: Callable[[Event], C],
+    piece: Callable[[Event], list[C]],
     opening: C | None,
     ending: Callable[[Finished], C] | None,
 ) -> AsyncGenerator[C, None]:
@@ -259,7 +411,8 @@ async def _chunks(
         if opening is not None:
             yield opening
         async for event in events:
-            yield piece(event)
+            for item in piece(event):
+                yield item
             if isinstance(event, Finished):
                 if ending is not None:
                     yield ending(event)

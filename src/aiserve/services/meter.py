@@ -15,6 +15,8 @@ class Meter(Protocol):
     output_tokens: int
     images: int
     """Images classified."""
+    end_user: str
+    """The end user the caller named (`user`, `safety_identifier`), for the access log."""
 
     @property
     def owner(self) -> str:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiserve.engine.backends.generative import GenerationBackend
-from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Message, Piece, SamplingParams
 from aiserve.engine.scheduler import Scheduler
 from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
 
@@ -34,11 +35,11 @@ class CountingBackend(GenerationBackend):
     def load(self) -> None:
         """Nothing to load."""
 
-    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
-        return " | ".join(f"{role}: {text}" for role, text in messages)
+    def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        return " | ".join(f"{m.role}: {m.content}" for m in messages)
 
     def generate(self, request: GenerationRequest, stopped: Callable[[], bool], slot: int = 0) -> Iterator[Event]:
-        prompt = self.chat_prompt(list(request.messages)) if request.messages else request.prompt
+        prompt = self.prompt_of(request)
         if prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
         if prompt == "crash":
@@ -125,7 +126,9 @@ async def test_deadline_and_errors_reach_the_caller() -> None:
 async def test_messages_use_the_chat_template() -> None:
     backend = CountingBackend()
     gen = Scheduler("m", backend, max_queue=4)
-    request = GenerationRequest(messages=(("system", "be brief"), ("user", "hi")), params=SamplingParams(max_tokens=1))
+    request = GenerationRequest(
+        messages=(Message("system", "be brief"), Message("user", "hi")), params=SamplingParams(max_tokens=1)
+    )
     async with asyncio.timeout(GUARD_S):
         events = [event async for event in gen.stream(request, timeout_s=30)]
         await gen.close()

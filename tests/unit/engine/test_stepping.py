@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
-from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.backends.grammar import Constraint
+from aiserve.engine.protocol import Event, Finished, GenerationRequest, Message, Piece, SamplingParams
 from aiserve.engine.scheduler import Scheduler
 from aiserve.errors import DeadlineExceeded, InvalidInput, ModelFailed, Overloaded
 
@@ -39,8 +42,8 @@ class Letters(SteppedBackend):
     def load(self) -> None:
         """Nothing to load."""
 
-    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
-        return messages[-1][1]
+    def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        return messages[-1].content
 
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(chr(96 + t) for t in tokens)
@@ -51,11 +54,13 @@ class Letters(SteppedBackend):
             raise InvalidInput("too long", param="max_tokens")
         return [ord(c) - 96 for c in prompt]
 
-    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+    def begin(
+        self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
+    ) -> Decoding:
         prompt = self.prompt_of(request)
         if tokens is None and prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
-        sequence = Decoding(request, prompt_tokens=len(prompt))
+        sequence = self.decoding(request, [ord(c) - 96 for c in prompt], constraint)
         self.plans[sequence] = [ord(c) - 96 for c in prompt] + [EOS]
         self.running.append(sequence)
         self.accept(sequence, self.plans[sequence].pop(0))

@@ -9,13 +9,24 @@ runtime that cannot batch. A `SteppedBackend` decodes every running answer toget
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from aiserve.engine.backends.grammar import Constraint, Grammars
 from aiserve.engine.backends.options import BackendOptions
-from aiserve.engine.protocol import Event, Finished, GenerationRequest, Piece, SamplingParams
+from aiserve.engine.backends.sampling import Sampler
+from aiserve.engine.protocol import (
+    Event,
+    Finished,
+    GenerationRequest,
+    Message,
+    Piece,
+    SamplingParams,
+    TokenLogprob,
+)
 from aiserve.engine.runtime import Runtime
+from aiserve.errors import InvalidInput
 
 
 class GenerationBackend(Runtime, ABC):
@@ -33,8 +44,9 @@ class GenerationBackend(Runtime, ABC):
         """Release the weights."""
 
     @abstractmethod
-    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
-        """The conversation `(role, text)` rendered with the model's own chat template, ready for the answer."""
+    def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        """The conversation (and the tools offered) rendered with the model's own chat template, ready for the
+        answer."""
 
     slots: int = 1
     """Answers this backend can generate at the same time; the scheduler runs one worker thread per slot."""
@@ -46,7 +58,9 @@ class GenerationBackend(Runtime, ABC):
 
     def warmup(self) -> None:
         """Generate one token so the first request is not slow."""
-        warm = GenerationRequest(messages=(("user", "Hello"),), params=SamplingParams(max_tokens=1, temperature=0))
+        warm = GenerationRequest(
+            messages=(Message("user", "Hello"),), params=SamplingParams(max_tokens=1, temperature=0)
+        )
         for _ in self.generate(warm, lambda: False):
             pass
 
@@ -56,7 +70,14 @@ class GenerationBackend(Runtime, ABC):
 
     def prompt_of(self, request: GenerationRequest) -> str:
         """The text the model continues: the chat template applied to the messages, or the plain prompt."""
-        return self.chat_prompt(list(request.messages)) if request.messages else request.prompt
+        return self.chat_prompt(request.messages, request.tools) if request.messages else request.prompt
+
+    def constrain(self, request: GenerationRequest) -> Constraint | None:
+        """The matcher that holds the answer to `request.grammar`; this runtime cannot, so a grammar is refused."""
+        if request.grammar is None:
+            return None
+        raise InvalidInput(f"The model '{self.model_dir.name}' cannot hold its answers to a format.",
+                           param="response_format")  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -65,16 +86,25 @@ class Decoding:
 
     request: GenerationRequest
     prompt_tokens: int
+    sampler: Sampler
     tokens: list[int] = field(default_factory=list)
     """Answer tokens (an end-of-sequence token is not one)."""
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    """One per answer token, when they were asked for."""
     sent: str = ""
     finish: str | None = None
     _pieces: list[tuple[str, int]] = field(default_factory=list)
     """Text not yet taken, each with the answer tokens chosen when it was produced."""
+    _given: int = 0
+    """Log-probabilities already handed out."""
 
     def take(self) -> list[Event]:
         """The text produced since the last call, then `Finished` once the answer is over."""
-        events: list[Event] = [Piece(text, self.prompt_tokens, tokens) for text, tokens in self._pieces]
+        events: list[Event] = []
+        for text, tokens in self._pieces:
+            logprobs = tuple(self.logprobs[self._given : tokens])
+            self._given = max(self._given, tokens)
+            events.append(Piece(text, self.prompt_tokens, tokens, logprobs))
         self._pieces.clear()
         if self.finish is not None:
             events.append(Finished(self.finish, self.prompt_tokens, len(self.tokens)))
@@ -97,15 +127,54 @@ class SteppedBackend(GenerationBackend):
     """Whether `tokenize` may run on any thread while the model decodes on its own: the scheduler then templates and
     tokenises each prompt before it queues the request, off the model's thread."""
 
+    grammars: Grammars | None = None
+    """The vocabulary for constrained decoding, set at load by a runtime that supports it."""
+
     @abstractmethod
     def tokenize(self, request: GenerationRequest) -> list[int]:
         """The prompt's tokens (chat template applied), checked against the context window with `max_tokens`
         (`InvalidInput` when it does not fit or is empty)."""
 
     @abstractmethod
-    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
-        """Tokenise and prefill a new answer and choose its first token. Raise `InvalidInput` when the prompt plus
-        `max_tokens` does not fit the context window."""
+    def begin(
+        self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
+    ) -> Decoding:
+        """Tokenise (unless `tokens` are given) and prefill a new answer and choose its first token, held to
+        `constraint` when there is one. Raise `InvalidInput` when the prompt plus `max_tokens` does not fit the
+        context window."""
+
+    def constrain(self, request: GenerationRequest) -> Constraint | None:
+        """The matcher that holds the answer to `request.grammar` (thread-safe: the scheduler builds it off the
+        model's thread)."""
+        if request.grammar is None:
+            return None
+        if self.grammars is None:
+            return super().constrain(request)
+        return self.grammars.constraint(request.grammar)
+
+    def decoding(self, request: GenerationRequest, tokens: list[int], constraint: Constraint | None) -> Decoding:
+        """A new answer to a prompt of `tokens`, with its sampler."""
+        if constraint is None:
+            constraint = self.constrain(request)
+        sampler = Sampler(request.params, tokens, n_vocab=self.n_vocab, token_bytes=self.token_bytes,
+                          constraint=constraint)  # fmt: skip
+        return Decoding(request, len(tokens), sampler)
+
+    n_vocab: int = 0
+    """The width of the model's logits."""
+
+    def token_bytes(self, token: int) -> bytes:
+        """A token's bytes, for log-probabilities."""
+        if self.grammars is not None:
+            return self.grammars.token_bytes(token)
+        return self.detokenize([token]).encode()
+
+    def choose(self, sequence: Decoding, logits: Any, greedy: int | None = None) -> int:
+        """Choose `sequence`'s next token from its logits (a 1-D float32 array; None for a greedy-only answer
+        whose `greedy` token is given) and accept it."""
+        token, logprob = sequence.sampler.choose(logits, greedy)
+        self.accept(sequence, token, logprob)
+        return token
 
     @abstractmethod
     def step(self) -> None:
@@ -121,21 +190,27 @@ class SteppedBackend(GenerationBackend):
 
     eos_tokens: frozenset[int] = frozenset()
 
-    def accept(self, sequence: Decoding, token: int) -> None:
+    def accept(self, sequence: Decoding, token: int, logprob: TokenLogprob | None = None) -> None:
         """Add a chosen token to `sequence`: text goes out as whole characters, held back while it could still be
-        the start of a stop string."""
+        the start of a stop string. An answer held to a grammar ends where the grammar does."""
         params = sequence.request.params
         if token in self.eos_tokens:
             sequence.finish = "stop"
             return
         sequence.tokens.append(token)
+        if logprob is not None:
+            sequence.logprobs.append(logprob)
+        sequence.sampler.chosen(token)
+        constraint = sequence.sampler.constraint
         text = self.detokenize(sequence.tokens)
         safe = len(text) - _held_back(text, params.stop)
         cut = _first_stop(text, params.stop)
         if cut is not None:
             text, safe, sequence.finish = text[:cut], cut, "stop"
-        elif len(sequence.tokens) >= params.max_tokens:
-            sequence.finish, safe = "length", len(text)
+        elif constraint is not None and constraint.done:
+            sequence.finish, safe = "stop", len(text)
+        elif len(sequence.tokens) >= params.max_tokens or (constraint is not None and constraint.failed):
+            sequence.finish, safe = "length", len(text)  # a grammar past its work limit ends as if out of tokens
         while safe > len(sequence.sent) and text[safe - 1] == "\ufffd":  # wait for whole characters
             safe -= 1
         if safe > len(sequence.sent):

@@ -8,7 +8,7 @@ it (a shared system prompt, the earlier turns of a conversation) and only the re
 from __future__ import annotations
 
 import atexit
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from aiserve.engine.backends.chat_template import ChatTemplate
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
+from aiserve.engine.backends.grammar import Constraint, Grammars
 from aiserve.engine.backends.options import ChatOptions
-from aiserve.engine.protocol import GenerationRequest, SamplingParams
+from aiserve.engine.protocol import GenerationRequest, Message
 from aiserve.errors import InvalidInput
 
 
@@ -29,7 +31,6 @@ class _Place:
     seq_id: int
     length: int
     next_token: int
-    rng: np.random.Generator
 
 
 class LlamaCppOptions(ChatOptions):
@@ -53,7 +54,7 @@ class LlamaCppBackend(SteppedBackend):
         self._llm: Any = None
         self._ctx: Any = None
         self._batch: Any = None
-        self._format: Any = None
+        self._template: ChatTemplate | None = None
         self._places: dict[Decoding, _Place] = {}
         self._free: list[int] = []
         self._held: list[list[int]] = []
@@ -65,7 +66,6 @@ class LlamaCppBackend(SteppedBackend):
         """Open the GGUF, its chat template, and one context with a sequence per slot."""
         import llama_cpp
         from llama_cpp import Llama, _internals
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         _close_devnull_at_exit()
         # this Llama only tokenises and holds the weights; the answers run in the context made below
@@ -81,7 +81,9 @@ class LlamaCppBackend(SteppedBackend):
             raise ValueError("the GGUF file has no chat template")
         eos = llm.detokenize([llm.token_eos()], special=True).decode(errors="ignore")
         bos = llm.detokenize([llm.token_bos()], special=True).decode(errors="ignore")
-        self._format = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._template = ChatTemplate(template, bos=bos, eos=eos)
+        self.n_vocab = llm.n_vocab()
+        self.grammars = Grammars.from_llama(llm._model.model, self.n_vocab)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = self.opts.context_window * self.max_running
         params.n_seq_max = self.max_running
@@ -102,11 +104,10 @@ class LlamaCppBackend(SteppedBackend):
                 part.close()
         self._batch = self._ctx = self._llm = None
 
-    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
+    def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The GGUF's own template, with the assistant's turn opened."""
-        rendered = self._format(messages=[{"role": role, "content": text} for role, text in messages])
-        prompt: str = rendered.prompt
-        return prompt
+        assert self._template is not None
+        return self._template.render(messages, tools)
 
     def detokenize(self, tokens: list[int]) -> str:
         """The answer's text so far (an unfinished character shows as U+FFFD, which is held back)."""
@@ -130,12 +131,14 @@ class LlamaCppBackend(SteppedBackend):
             )
         return tokens
 
-    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+    def begin(
+        self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
+    ) -> Decoding:
         """Prefill a free sequence with the prompt's tokens (tokenised here unless given) and choose the first
         token."""
-        params = request.params
         if tokens is None:
             tokens = self.tokenize(request)
+        sequence = self.decoding(request, tokens, constraint)
         seq_id, reused = self._reuse(tokens)
         self.reused_tokens += reused
         try:
@@ -144,8 +147,7 @@ class LlamaCppBackend(SteppedBackend):
             self._forget(seq_id)
             self._free.append(seq_id)
             raise
-        sequence = Decoding(request, prompt_tokens=len(tokens))
-        self._places[sequence] = _Place(seq_id, len(tokens), -1, np.random.default_rng(params.seed))
+        self._places[sequence] = _Place(seq_id, len(tokens), -1)
         self._choose(sequence, self._logits(last))
         return sequence
 
@@ -220,30 +222,12 @@ class LlamaCppBackend(SteppedBackend):
         return np.ctypeslib.as_array(self._ctx.get_logits_ith(index), shape=(self._llm.n_vocab(),))
 
     def _choose(self, sequence: Decoding, logits: NDArray[np.float32]) -> None:
-        place = self._places[sequence]
-        place.next_token = _sample(logits, sequence.request.params, place.rng)
-        self.accept(sequence, place.next_token)
+        greedy = int(np.argmax(logits)) if sequence.sampler.greedy_only else None
+        self._places[sequence].next_token = self.choose(sequence, logits, greedy)
 
     def info(self) -> dict[str, Any]:
         """Context window, answers decoded together, and device."""
         return {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
-
-
-def _sample(logits: NDArray[np.float32], params: SamplingParams, rng: np.random.Generator) -> int:
-    """Greedy at temperature 0; otherwise temperature, then nucleus (`top_p`) sampling."""
-    if params.temperature == 0:
-        return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / params.temperature
-    probs = np.exp(scaled - scaled.max())
-    probs /= probs.sum()
-    if params.top_p < 1.0:
-        order = np.argsort(-probs)
-        ordered = probs[order]
-        keep = np.cumsum(ordered) - ordered < params.top_p
-        probs = np.zeros_like(probs)
-        probs[order[keep]] = ordered[keep]
-        probs /= probs.sum()
-    return int(rng.choice(len(probs), p=probs))
 
 
 def _close_devnull_at_exit() -> None:

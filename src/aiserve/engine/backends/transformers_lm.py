@@ -4,13 +4,15 @@ answers decoded together (iteration-level batching)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from aiserve.engine.backends.chat_template import ChatTemplate
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
+from aiserve.engine.backends.grammar import Constraint, Grammars
 from aiserve.engine.backends.options import ChatOptions
-from aiserve.engine.protocol import GenerationRequest, SamplingParams
+from aiserve.engine.protocol import GenerationRequest, Message
 from aiserve.errors import InvalidInput
 
 
@@ -40,10 +42,10 @@ class TransformersBackend(SteppedBackend):
         self.max_running = self.opts.slots or (64 if self.device == "cuda" else 8)
         self._model: Any = None
         self._tokenizer: Any = None
+        self._template: ChatTemplate | None = None
         self._rows: Any = None
         self._running: list[Decoding] = []
         self._next: dict[Decoding, int] = {}
-        self._rng: dict[Decoding, Any] = {}
 
     def load(self) -> None:
         """Load the folder in the chosen precision, on the chosen device."""
@@ -70,18 +72,24 @@ class TransformersBackend(SteppedBackend):
         self._model = model.eval()
         eos = model.generation_config.eos_token_id
         self.eos_tokens = frozenset({*(eos if isinstance(eos, list) else [eos]), self._tokenizer.eos_token_id} - {None})
+        tokenizer = self._tokenizer
+        if not tokenizer.chat_template:
+            raise ValueError("the tokenizer has no chat template")
+        self._template = ChatTemplate(tokenizer.chat_template, bos=tokenizer.bos_token or "",
+                                      eos=tokenizer.eos_token or "")  # fmt: skip
+        self.n_vocab = int(model.get_output_embeddings().out_features)
+        if tokenizer.is_fast:  # llguidance reads fast tokenizers only: a slow one's model cannot constrain answers
+            self.grammars = Grammars.from_hf(tokenizer, self.n_vocab, sorted(self.eos_tokens))
         self._rows = KVRows(self.max_running, self.opts.context_window, self.device)
 
     def unload(self) -> None:
         """Drop the model and its cache."""
         self._model = self._tokenizer = self._rows = None
 
-    def chat_prompt(self, messages: list[tuple[str, str]]) -> str:
+    def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The tokenizer's chat template, with the assistant's turn opened."""
-        prompt: str = self._tokenizer.apply_chat_template(
-            [{"role": role, "content": text} for role, text in messages], add_generation_prompt=True, tokenize=False
-        )
-        return prompt
+        assert self._template is not None
+        return self._template.render(messages, tools)
 
     def detokenize(self, tokens: list[int]) -> str:
         """The answer's text so far."""
@@ -104,18 +112,15 @@ class TransformersBackend(SteppedBackend):
             )
         return ids
 
-    def begin(self, request: GenerationRequest, tokens: list[int] | None = None) -> Decoding:
+    def begin(
+        self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
+    ) -> Decoding:
         """Prefill into the next free row and choose the first token."""
-        import torch
-
-        params = request.params
         ids = tokens if tokens is not None else self.tokenize(request)
-        sequence = Decoding(request, prompt_tokens=len(ids))
-        if params.seed is not None:
-            self._rng[sequence] = torch.Generator().manual_seed(params.seed)
+        sequence = self.decoding(request, ids, constraint)
         logits = self._rows.prefill(self._model, ids, row=len(self._running))
         self._running.append(sequence)
-        self._choose(sequence, logits)
+        self._choose(sequence, logits.float().cpu().numpy(), int(logits.argmax()))
         return sequence
 
     def step(self) -> None:
@@ -124,10 +129,10 @@ class TransformersBackend(SteppedBackend):
             return
         logits = self._rows.decode(self._model, [self._next[s] for s in self._running])
         greedy = logits.argmax(dim=-1).tolist()
-        # sampled answers draw on the CPU with their own seeded generators: copy the logits there once per step
-        host = logits.float().cpu() if any(s.request.params.temperature > 0 for s in self._running) else logits
+        # the other answers choose on the CPU with their own samplers: copy the logits there once per step
+        host = None if all(s.sampler.greedy_only for s in self._running) else logits.float().cpu().numpy()
         for i, sequence in enumerate(self._running):
-            self._choose(sequence, host[i], greedy[i])
+            self._choose(sequence, None if host is None else host[i], greedy[i])
 
     def end(self, sequence: Decoding) -> None:
         """Free the answer's row, moving the last running answer into it."""
@@ -139,28 +144,10 @@ class TransformersBackend(SteppedBackend):
             self._running[index] = self._running[last]
         self._running.pop()
         del self._next[sequence]
-        self._rng.pop(sequence, None)
 
-    def _choose(self, sequence: Decoding, logits: Any, greedy: int | None = None) -> None:
-        params = sequence.request.params
-        if params.temperature == 0:
-            token = int(logits.argmax()) if greedy is None else greedy
-        else:
-            token = _sample(logits.float().cpu(), params, self._rng.get(sequence))  # a no-op copy after `step`
-        self._next[sequence] = token
-        self.accept(sequence, token)
+    def _choose(self, sequence: Decoding, logits: Any, greedy: int) -> None:
+        self._next[sequence] = self.choose(sequence, logits, greedy)
 
     def info(self) -> dict[str, Any]:
         """Context window, answers decoded together, and device."""
         return {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
-
-
-def _sample(logits: Any, params: SamplingParams, rng: Any) -> int:
-    import torch
-
-    probs = torch.softmax(logits / params.temperature, dim=-1)
-    if params.top_p < 1.0:
-        ordered, index = torch.sort(probs, descending=True)
-        keep = torch.cumsum(ordered, dim=-1) - ordered < params.top_p
-        probs = torch.zeros_like(probs).scatter(0, index[keep], ordered[keep])
-    return int(torch.multinomial(probs / probs.sum(), 1, generator=rng))

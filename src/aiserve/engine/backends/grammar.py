@@ -1,0 +1,89 @@
+"""Constrained decoding with llguidance: a runtime's vocabulary is read once at load, and each constrained answer
+gets its own matcher, which masks the tokens that would leave the answer's language before each choice.
+
+The masks are per answer, so constrained and free answers share a batch and neither changes the other. A matcher is
+built off the model's thread (`SteppedBackend.constrain`): a large grammar never holds the answers being decoded.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import llguidance
+import numpy as np
+from numpy.typing import NDArray
+
+from aiserve.errors import InvalidInput
+
+LIMITS = llguidance.LLParserLimits(max_grammar_size=500_000, step_lexer_fuel=1_000_000)
+"""Bounds on one grammar's size and on the work one token may take; past them the grammar is refused or the answer
+ends, instead of holding the model's thread."""
+
+
+class Grammars:
+    """A runtime's vocabulary as llguidance sees it, and `n_vocab`, the width of the model's logits."""
+
+    def __init__(self, tokenizer: llguidance.LLTokenizer, n_vocab: int) -> None:
+        self._tokenizer = tokenizer
+        self.n_vocab = n_vocab
+
+    @classmethod
+    def from_llama(cls, model: Any, n_vocab: int) -> Grammars:
+        """The vocabulary of a llama.cpp model (`llama_model_p`)."""
+        import llama_cpp
+        import llguidance.llamacpp
+
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        with warnings.catch_warnings():  # llguidance reads each token's kind with a call llama.cpp deprecates
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return cls(llguidance.llamacpp.lltokenizer_from_vocab(vocab, n_vocab=n_vocab), n_vocab)
+
+    @classmethod
+    def from_hf(cls, tokenizer: Any, n_vocab: int, eos: list[int]) -> Grammars:
+        """The vocabulary of a fast Hugging Face tokenizer."""
+        import llguidance.hf
+
+        return cls(llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab, eos_token=eos), n_vocab)
+
+    def token_bytes(self, token: int) -> bytes:
+        """A token's bytes (a special token's name)."""
+        raw: bytes = self._tokenizer.decode_bytes([token])
+        return raw[1:] if raw.startswith(b"\xff") else raw  # llguidance marks special tokens with a 0xff byte
+
+    def constraint(self, grammar: str) -> Constraint:
+        """A matcher for one answer; `InvalidInput` when the grammar cannot be used."""
+        matcher = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=LIMITS)
+        if matcher.is_error():
+            raise InvalidInput(f"The answer's format cannot be used: {matcher.get_error()}", param="response_format")
+        return Constraint(matcher, self.n_vocab)
+
+
+class Constraint:
+    """One answer's place in its grammar."""
+
+    def __init__(self, matcher: llguidance.LLMatcher, n_vocab: int) -> None:
+        self._matcher = matcher
+        self._n_vocab = n_vocab
+        self._words = np.zeros((n_vocab + 31) // 32, dtype=np.int32)
+
+    def mask(self, logits: NDArray[np.float32]) -> None:
+        """Set the logit of every token the grammar does not allow next to -inf, in place."""
+        self._matcher.unsafe_compute_mask_ptr(self._words.ctypes.data, self._words.nbytes)
+        allowed = np.unpackbits(self._words.view(np.uint8), bitorder="little")[: len(logits)]
+        logits[: len(allowed)][allowed == 0] = -np.inf
+        logits[len(allowed) :] = -np.inf
+
+    def consume(self, token: int) -> None:
+        """Move past a chosen token."""
+        self._matcher.consume_token(token)
+
+    @property
+    def done(self) -> bool:
+        """Whether the answer has reached the end of its grammar (nothing more may follow)."""
+        return bool(self._matcher.is_stopped())
+
+    @property
+    def failed(self) -> str | None:
+        """Why the matcher stopped following the answer, if it did (a limit on its work was reached)."""
+        return self._matcher.get_error() if self._matcher.is_error() else None
