@@ -12,6 +12,10 @@ from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM, SMOLLM2, SMOLLM
 from aiserve.registry.prepare import prepare
 from aiserve.settings import Settings, load_settings
 
+SLOW_MACHINE_S = 600.0
+"""The request deadline and drain window of the apps and servers the tests start: tests wait for states, not
+durations, so only a test about a deadline sets a short one."""
+
 MakeSettings = Callable[..., Settings]
 
 
@@ -44,6 +48,9 @@ def make_settings(data_dir: Path) -> MakeSettings:
         overrides.setdefault("observability", {}).setdefault("log_level", "warning")
         overrides.setdefault("data_dir", data_dir)
         overrides.setdefault("auth", {}).setdefault("enabled", False)  # the auth tests switch it on
+        # tests wait for states, not durations: an answer on a slow or busy machine must not meet a deadline that a
+        # test did not set on purpose
+        overrides.setdefault("server", {}).setdefault("request_timeout_s", SLOW_MACHINE_S)
         return load_settings(**overrides)
 
     return make

@@ -9,6 +9,17 @@ import httpx
 import pytest
 
 from aiserve.bench.server import ServerProcess
+from tests.conftest import SLOW_MACHINE_S
+
+
+@pytest.fixture(scope="module", autouse=True)
+def patient_servers() -> Iterator[None]:
+    """Every server the tests start allows answers and drains as long as a slow or busy machine needs; a test about
+    a deadline sets its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AISERVE_SERVER__REQUEST_TIMEOUT_S", str(SLOW_MACHINE_S))
+        patch.setenv("AISERVE_SERVER__GRACEFUL_SHUTDOWN_S", str(SLOW_MACHINE_S))
+        yield
 
 
 @pytest.fixture(scope="module")

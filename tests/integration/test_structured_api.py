@@ -12,7 +12,7 @@ from typing import Any, Literal
 import jsonschema
 import openai
 import pytest
-from fastapi.testclient import TestClient
+from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
 from pydantic import BaseModel, Field
 
 from tests.conftest import MakeSettings
@@ -26,8 +26,7 @@ pytestmark = pytest.mark.integration
 )
 def runtime(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Iterator[tuple[openai.OpenAI, str]]:
     """The official SDK over the app, on each runtime."""
-    settings = make_settings(models={"enabled": [request.param]}, server={"request_timeout_s": 300})
-    with running_app(settings) as client:
+    with running_app(make_settings(models={"enabled": [request.param]})) as client:
         sdk = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0)
         yield sdk, request.param
 
@@ -41,7 +40,7 @@ class City(BaseModel):
     kind: Literal["capital", "port", "other"]
 
 
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -57,7 +56,7 @@ WEATHER = {
         },
     },
 }
-TIME = {
+TIME: Any = {
     "type": "function",
     "function": {
         "name": "get_time",
@@ -70,8 +69,22 @@ TIME = {
         },
     },
 }
-ASK_WEATHER = [{"role": "user", "content": "What is the weather like in Paris today?"}]
+ASK_WEATHER: Any = [{"role": "user", "content": "What is the weather like in Paris today?"}]
 SCHEMAS = {"get_weather": WEATHER["function"]["parameters"], "get_time": TIME["function"]["parameters"]}
+
+
+def ask(sdk: openai.OpenAI, **body: Any) -> ChatCompletion:
+    """A whole chat completion through the SDK."""
+    done: ChatCompletion = sdk.chat.completions.create(**body)
+    return done
+
+
+def function_calls(done: ChatCompletion) -> list[ChatCompletionMessageFunctionToolCall]:
+    """The answer's function calls."""
+    calls = done.choices[0].message.tool_calls or []
+    assert all(isinstance(call, ChatCompletionMessageFunctionToolCall) for call in calls)
+    return [call for call in calls if isinstance(call, ChatCompletionMessageFunctionToolCall)]
+
 
 PLACES = ["Paris", "Tokyo", "Lagos", "Lima", "Oslo", "Cairo", "Sydney", "Hamburg"]
 
@@ -91,7 +104,7 @@ def test_parse_returns_a_valid_object_for_many_prompts(runtime: tuple[openai.Ope
 def test_sampled_json_object_answers_always_parse(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
     for seed in range(4):
-        done = sdk.chat.completions.create(
+        done = ask(sdk,
             model=model, messages=[{"role": "user", "content": "Give me a JSON object about a cat."}],
             response_format={"type": "json_object"}, temperature=1.0, seed=seed, max_tokens=100,
         )  # fmt: skip
@@ -103,26 +116,26 @@ def test_a_schema_outside_the_subset_is_refused_naming_it(runtime: tuple[openai.
     sdk, model = runtime
     bad = {"type": "object", "if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}}
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk.chat.completions.create(model=model, messages=ASK_WEATHER,
-                                    response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": bad}})  # fmt: skip
+        fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": bad}}
+        ask(sdk, model=model, messages=ASK_WEATHER, response_format=fmt)
     assert refused.value.param == "response_format"
     assert "if" in refused.value.message
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "string", "format": "no-such"}}}
     with pytest.raises(openai.BadRequestError) as refused:
-        sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, tool])  # type: ignore[list-item]
+        ask(sdk, model=model, messages=ASK_WEATHER, tools=[WEATHER, tool])
     assert refused.value.param == "tools[1].function.parameters"
 
 
 def test_a_named_tool_choice_calls_that_function_with_valid_arguments(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
     for name in ("get_weather", "get_time"):
-        done = sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],  # type: ignore[list-item]
+        done = ask(sdk, model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],
                                            tool_choice={"type": "function", "function": {"name": name}},
                                            temperature=0, max_tokens=120)  # fmt: skip
         choice = done.choices[0]
         assert choice.finish_reason == "tool_calls"
         assert choice.message.content is None
-        calls = choice.message.tool_calls or []
+        calls = function_calls(done)
         assert len(calls) == 1
         assert calls[0].type == "function"
         assert calls[0].function.name == name
@@ -132,19 +145,19 @@ def test_a_named_tool_choice_calls_that_function_with_valid_arguments(runtime: t
 
 def test_required_calls_a_tool_and_the_round_trip_ends_in_an_answer(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
-    first = sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],  # type: ignore[list-item]
+    first = ask(sdk, model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],
                                         tool_choice="required", parallel_tool_calls=False, temperature=0,
                                         max_tokens=200)  # fmt: skip
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls"
-    calls = message.tool_calls or []
+    calls = function_calls(first)
     assert calls
     for call in calls:
         jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
     results = [{"role": "tool", "tool_call_id": c.id, "content": json.dumps({"temperature": 18, "sky": "clear"})}
                for c in calls]  # fmt: skip
     history = [*ASK_WEATHER, message.model_dump(exclude_none=True), *results]
-    final = sdk.chat.completions.create(model=model, messages=history, tools=[WEATHER, TIME], tool_choice="none",  # type: ignore[list-item, arg-type]
+    final = ask(sdk, model=model, messages=history, tools=[WEATHER, TIME], tool_choice="none",
                                         temperature=0, max_tokens=60)  # fmt: skip
     assert final.choices[0].finish_reason in {"stop", "length"}
     assert final.choices[0].message.content
@@ -158,7 +171,7 @@ def test_streamed_tool_calls_carry_their_index_id_and_arguments(
     """One call ends the answer (`tool_calls`); parallel calls go on until the model stops or runs out of tokens
     (a 135M model tends to repeat itself), and a call cut short is never sent."""
     sdk, model = runtime
-    stream = sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],  # type: ignore[list-item]
+    stream = sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],
                                          tool_choice="required", parallel_tool_calls=parallel, temperature=0,
                                          max_tokens=150, stream=True)  # fmt: skip
     calls: dict[int, dict[str, str]] = {}
@@ -173,15 +186,16 @@ def test_streamed_tool_calls_carry_their_index_id_and_arguments(
                 call["name"] += piece.function.name or "" if piece.function else ""
                 call["arguments"] += piece.function.arguments or "" if piece.function else ""
     assert reasons[-1] == "tool_calls" if not parallel else reasons[-1] in {"tool_calls", "length"}
-    assert calls and sorted(calls) == list(range(len(calls)))
+    assert calls
+    assert sorted(calls) == list(range(len(calls)))
     assert len(calls) == 1 or parallel
     for call in calls.values():
         assert call["id"].startswith("call_")
         jsonschema.validate(json.loads(call["arguments"]), SCHEMAS[call["name"]])
-    whole = sdk.chat.completions.create(model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],  # type: ignore[list-item]
+    whole = ask(sdk, model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],
                                         tool_choice="required", parallel_tool_calls=parallel, temperature=0,
                                         max_tokens=150)  # fmt: skip
-    assert [(c.function.name, c.function.arguments) for c in whole.choices[0].message.tool_calls or []] == [
+    assert [(c.function.name, c.function.arguments) for c in function_calls(whole)] == [
         (c["name"], c["arguments"]) for c in calls.values()
     ]
 
@@ -189,15 +203,16 @@ def test_streamed_tool_calls_carry_their_index_id_and_arguments(
 def test_auto_tool_choice_answers_or_calls_validly(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
     for question in ("What is the weather like in Oslo?", "Say hello.", "What time is it in Tokyo?"):
-        done = sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
-                                           tools=[WEATHER, TIME], temperature=0, max_tokens=120)  # type: ignore[list-item]  # fmt: skip
+        done = ask(sdk, model=model, messages=[{"role": "user", "content": question}],
+                                           tools=[WEATHER, TIME], temperature=0, max_tokens=120)  # fmt: skip
         choice = done.choices[0]
         if choice.message.tool_calls:
             assert choice.finish_reason == "tool_calls"
-            for call in choice.message.tool_calls:
+            for call in function_calls(done):
                 jsonschema.validate(json.loads(call.function.arguments), SCHEMAS[call.function.name])
         else:
-            assert choice.message.content and not choice.message.content.startswith("<")
+            assert choice.message.content
+            assert not choice.message.content.startswith("<")
 
 
 def test_constrained_and_free_answers_share_a_batch_unchanged(runtime: tuple[openai.OpenAI, str]) -> None:
@@ -211,13 +226,13 @@ def test_constrained_and_free_answers_share_a_batch_unchanged(runtime: tuple[ope
             body["response_format"] = {"type": "json_schema", "json_schema": schema}
         bodies.append(body)
 
-    def ask(body: dict[str, Any]) -> str:
-        done = sdk.chat.completions.create(model=model, temperature=0, max_tokens=40, **body)
+    def answer(body: dict[str, Any]) -> str:
+        done = ask(sdk, model=model, temperature=0, max_tokens=40, **body)
         return done.choices[0].message.content or ""
 
-    alone = [ask(body) for body in bodies]
+    alone = [answer(body) for body in bodies]
     with ThreadPoolExecutor(len(bodies)) as pool:
-        together = list(pool.map(ask, bodies))
+        together = list(pool.map(answer, bodies))
     assert together == alone
     assert all(answer.startswith('{"name": ') for answer in alone[::2])
     assert not any(answer.startswith("{") for answer in alone[1::2])
