@@ -115,8 +115,8 @@ def test_sampled_json_object_answers_always_parse(runtime: tuple[openai.OpenAI, 
 def test_a_schema_outside_the_subset_is_refused_naming_it(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
     bad = {"type": "object", "if": {"properties": {"a": {"const": 1}}}, "then": {"required": ["b"]}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": bad}}
     with pytest.raises(openai.BadRequestError) as refused:
-        fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": bad}}
         ask(sdk, model=model, messages=ASK_WEATHER, response_format=fmt)
     assert refused.value.param == "response_format"
     assert "if" in refused.value.message
