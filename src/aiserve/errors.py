@@ -7,6 +7,7 @@ AiserveError
 ├── InvalidInput            bad input the schema could not catch (empty text, too many inputs)
 │   ├── InvalidJson         a body that is not JSON (or not UTF-8)
 │   ├── SchemaViolation     a body that does not match the route's schema; `errors` lists each field
+│   │   └── InvalidParameter  the same on a route that answers as OpenAI does (400, not 422)
 │   └── PayloadTooLarge     a body or input over a configured limit
 ├── Unauthenticated         no API key, or one that is wrong, revoked or expired
 ├── Forbidden               the caller's key may not do this
@@ -70,6 +71,12 @@ class SchemaViolation(InvalidInput):
     def __init__(self, message: str, *, param: str | None, errors: list[dict[str, Any]]) -> None:
         super().__init__(message, param=param)
         self.errors = errors
+
+
+class InvalidParameter(SchemaViolation):
+    """A body outside the schema of a route that follows OpenAI's conventions, which answers such a body with 400."""
+
+    code = "invalid_parameter"
 
 
 class PayloadTooLarge(InvalidInput):

@@ -116,9 +116,10 @@ def test_text_completion_plain_and_streamed(runtime: tuple[TestClient, str]) -> 
         ({"messages": FRANCE, "max_tokens": 5000}, 400, "context window of 2048"),
         ({"messages": FRANCE, "model": "gpt-17"}, 404, "does not exist"),
         ({"messages": FRANCE, "model": "all-minilm-l6-v2"}, 400, "not a chat model"),
-        ({"messages": []}, 422, "messages"),
-        ({"messages": [{"role": "robot", "content": "hi"}]}, 422, "role"),
-        ({"messages": FRANCE, "temperature": 3}, 422, "temperature"),
+        ({"messages": []}, 400, "messages"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, 400, "role"),
+        ({"messages": FRANCE, "temperature": 3}, 400, "temperature"),
+        ({"messages": FRANCE, "temprature": 0}, 400, "temprature: not a field"),
     ],
 )
 def test_bad_requests(runtime: tuple[TestClient, str], body: dict[str, Any], status: int, fragment: str) -> None:

@@ -12,7 +12,13 @@ from typing import Any, Literal
 import jsonschema
 import openai
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionMessageFunctionToolCall
+from fastapi.testclient import TestClient
+from openai.types import completion_create_params
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageFunctionToolCall,
+    completion_create_params as chat_create_params,
+)
 from pydantic import BaseModel, Field
 
 from tests.conftest import MakeSettings
@@ -24,11 +30,17 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(
     scope="module", params=["smollm2-135m-instruct@1", "smollm2-135m-instruct@hf"], ids=["llama.cpp", "transformers"]
 )
-def runtime(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Iterator[tuple[openai.OpenAI, str]]:
-    """The official SDK over the app, on each runtime."""
+def served(request: pytest.FixtureRequest, make_settings: MakeSettings) -> Iterator[tuple[TestClient, str]]:
+    """The app on each runtime."""
     with running_app(make_settings(models={"enabled": [request.param]})) as client:
-        sdk = openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0)
-        yield sdk, request.param
+        yield client, request.param
+
+
+@pytest.fixture(scope="module")
+def runtime(served: tuple[TestClient, str]) -> tuple[openai.OpenAI, str]:
+    """The official SDK over the app."""
+    client, model = served
+    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client, max_retries=0), model
 
 
 class City(BaseModel):
@@ -236,3 +248,147 @@ def test_constrained_and_free_answers_share_a_batch_unchanged(runtime: tuple[ope
     assert together == alone
     assert all(answer.startswith('{"name": ') for answer in alone[::2])
     assert not any(answer.startswith("{") for answer in alone[1::2])
+
+
+HI = [{"role": "user", "content": "Say something about the sea."}]
+
+# every parameter of OpenAI's chat completions reference (as the official SDK types it), with a value that is
+# honoured (200) or refused (400 naming it)
+CHAT_PARAMETERS: dict[str, tuple[Any, int]] = {
+    "audio": ({"voice": "alloy", "format": "wav"}, 400),
+    "frequency_penalty": (0.5, 200),
+    "function_call": ("auto", 400),
+    "functions": ([{"name": "f", "parameters": {"type": "object"}}], 400),
+    "logit_bias": ({"1000": 5}, 200),
+    "logprobs": (True, 200),
+    "max_completion_tokens": (4, 200),
+    "max_tokens": (4, 200),
+    "metadata": ({"team": "a"}, 400),
+    "modalities": (["text", "audio"], 400),
+    "moderation": ({"model": "x"}, 400),
+    "n": (2, 400),
+    "parallel_tool_calls": (False, 200),
+    "prediction": ({"type": "content", "content": "The sea"}, 400),
+    "presence_penalty": (0.5, 200),
+    "prompt_cache_key": ("sea", 200),
+    "prompt_cache_options": ({}, 400),
+    "prompt_cache_retention": ("24h", 400),
+    "reasoning_effort": ("low", 400),
+    "response_format": ({"type": "json_object"}, 200),
+    "safety_identifier": ("user-1", 200),
+    "seed": (7, 200),
+    "service_tier": ("flex", 400),
+    "stop": (["\n"], 200),
+    "store": (True, 400),
+    "stream_options": ({"include_usage": True}, 400),  # without `stream`
+    "temperature": (0.5, 200),
+    "tool_choice": ("required", 400),  # without `tools`
+    "tools": ([WEATHER], 200),
+    "top_logprobs": (2, 400),  # without `logprobs`
+    "top_p": (0.5, 200),
+    "user": ("user-1", 200),
+    "verbosity": ("low", 400),
+    "web_search_options": ({}, 400),
+}
+TEXT_PARAMETERS: dict[str, tuple[Any, int]] = {
+    "best_of": (2, 400),
+    "echo": (True, 200),
+    "frequency_penalty": (0.5, 200),
+    "logit_bias": ({"1000": 5}, 200),
+    "logprobs": (2, 200),
+    "max_tokens": (4, 200),
+    "n": (2, 400),
+    "presence_penalty": (0.5, 200),
+    "seed": (7, 200),
+    "stop": (["\n"], 200),
+    "stream_options": ({"include_usage": True}, 400),
+    "suffix": ("the end", 400),
+    "temperature": (0.5, 200),
+    "top_p": (0.5, 200),
+    "user": ("user-1", 200),
+}
+EXTENSIONS: dict[str, tuple[Any, int]] = {
+    "top_k": (5, 200), "min_p": (0.1, 200), "repetition_penalty": (1.3, 200), "no_such_field": (1, 400),
+}  # fmt: skip
+
+
+def test_every_reference_parameter_is_classified() -> None:
+    assert set(CHAT_PARAMETERS) == set(chat_create_params.CompletionCreateParamsBase.__annotations__) - {
+        "messages", "model"}  # fmt: skip
+    assert set(TEXT_PARAMETERS) == set(completion_create_params.CompletionCreateParamsBase.__annotations__) - {
+        "prompt", "model"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "base", "table"), [
+    ("/v1/chat/completions", {"messages": HI}, CHAT_PARAMETERS | EXTENSIONS),
+    ("/v1/completions", {"prompt": "The sea is"}, TEXT_PARAMETERS | EXTENSIONS),
+], ids=["chat", "text"])  # fmt: skip
+def test_every_parameter_is_honoured_or_refused_naming_it(
+    served: tuple[TestClient, str], path: str, base: dict[str, Any], table: dict[str, tuple[Any, int]]
+) -> None:
+    client, model = served
+    for name, (value, status) in table.items():
+        answer = client.post(path, json={"model": model, "max_tokens": 4, "temperature": 0, **base, name: value})
+        assert answer.status_code == status, (name, answer.text[:300])
+        if status == 400:
+            param = answer.json()["error"]["param"] or ""
+            assert param.split(".")[0].split("[")[0] == name, (name, answer.json())
+    accepted = client.post(path, json={"model": model, "max_tokens": 4, **base, "stream": True,
+                                       "stream_options": {"include_usage": True}})  # fmt: skip
+    assert accepted.status_code == 200
+
+
+def test_logprobs_describe_each_answer_token(runtime: tuple[openai.OpenAI, str]) -> None:
+    sdk, model = runtime
+    done = ask(sdk, model=model, messages=HI, temperature=0, max_tokens=12, logprobs=True, top_logprobs=3)
+    content = done.choices[0].logprobs.content if done.choices[0].logprobs else None
+    assert content is not None
+    assert done.usage is not None
+    assert len(content) == done.usage.completion_tokens
+    assert "".join(t.token for t in content) == done.choices[0].message.content
+    for token in content:
+        assert token.logprob <= 0
+        assert len(token.top_logprobs) == 3
+        assert [t.logprob for t in token.top_logprobs] == sorted((t.logprob for t in token.top_logprobs), reverse=True)
+        assert token.top_logprobs[0].token == token.token  # greedy: the likeliest token was chosen
+        assert bytes(token.bytes or []).decode(errors="replace") == token.token
+
+
+def test_sampling_extensions_change_the_choice_as_documented(served: tuple[TestClient, str]) -> None:
+    client, model = served
+
+    def text(**body: Any) -> str:
+        answer = client.post("/v1/chat/completions", json={"model": model, "messages": HI, "max_tokens": 16, **body})
+        assert answer.status_code == 200, answer.text
+        content: str = answer.json()["choices"][0]["message"]["content"]
+        return content
+
+    greedy = text(temperature=0)
+    assert text(temperature=1.5, top_k=1, seed=3) == greedy  # one token left: the likeliest
+    assert text(temperature=1.5, min_p=1.0, seed=3) == greedy  # only the likeliest is as likely as itself
+    assert text(temperature=0, frequency_penalty=2.0, presence_penalty=2.0) != greedy
+    assert text(temperature=0, repetition_penalty=3.0) != greedy
+    forced = client.post("/v1/chat/completions", json={"model": model, "messages": HI, "max_tokens": 6,
+                                                       "temperature": 0, "logit_bias": {"1000": 100},
+                                                       "logprobs": True})  # fmt: skip
+    tokens = [t["bytes"] for t in forced.json()["choices"][0]["logprobs"]["content"]]
+    assert len(tokens) == 6
+    assert len({bytes(t) for t in tokens}) == 1  # every choice is the biased token
+    outside = client.post("/v1/chat/completions", json={"model": model, "messages": HI, "logit_bias": {"99999999": 1}})
+    assert outside.status_code == 400
+    assert outside.json()["error"]["param"] == "logit_bias"
+
+
+def test_text_completion_echo_and_logprobs(served: tuple[TestClient, str]) -> None:
+    client, model = served
+    prompt = "The capital of France is"
+    echoed = client.post("/v1/completions", json={"model": model, "prompt": prompt, "max_tokens": 5, "echo": True,
+                                                  "temperature": 0}).json()  # fmt: skip
+    plain = client.post("/v1/completions", json={"model": model, "prompt": prompt, "max_tokens": 5,
+                                                 "temperature": 0, "logprobs": 2}).json()  # fmt: skip
+    assert echoed["choices"][0]["text"] == prompt + plain["choices"][0]["text"]
+    logprobs = plain["choices"][0]["logprobs"]
+    assert len(logprobs["tokens"]) == len(logprobs["token_logprobs"]) == plain["usage"]["completion_tokens"]
+    assert "".join(logprobs["tokens"]) == plain["choices"][0]["text"]
+    assert logprobs["text_offset"][0] == 0
+    assert all(len(top) <= 2 for top in logprobs["top_logprobs"])

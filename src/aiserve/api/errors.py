@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from aiserve.api.record import record_of
 from aiserve.errors import (
     AiserveError,
     ClientDisconnected,
@@ -28,6 +29,7 @@ from aiserve.errors import (
     InvalidInput,
     InvalidJson,
     InvalidOptions,
+    InvalidParameter,
     MethodNotAllowed,
     ModelFailed,
     ModelLoadFailed,
@@ -48,6 +50,7 @@ from aiserve.protocol.errors import ErrorBody
 log = logging.getLogger(__name__)
 
 ERROR_TABLE: tuple[tuple[type[AiserveError], int, str], ...] = (
+    (InvalidParameter, 400, "invalid_request_error"),
     (SchemaViolation, 422, "invalid_request_error"),
     (InvalidJson, 400, "invalid_request_error"),
     (PayloadTooLarge, 413, "invalid_request_error"),
@@ -121,14 +124,17 @@ def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None) 
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=extra or None)
 
 
-def from_validation(errors: list[dict[str, Any]]) -> InvalidInput:
-    """A request body that FastAPI or pydantic refused, as the domain error that says why."""
+def from_validation(errors: list[dict[str, Any]], *, openai: bool = False) -> InvalidInput:
+    """A request body that FastAPI or pydantic refused, as the domain error that says why (`InvalidParameter` on a
+    route that answers as OpenAI does). A field the schema does not know is named as unsupported."""
     first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         reason = first.get("ctx", {}).get("error", first["msg"])
         return InvalidJson(f"The request body is not valid JSON: {reason}.", errors=errors)
     where = ".".join(str(part) for part in first.get("loc", []) if part != "body") or "body"
-    return SchemaViolation(f"{where}: {first['msg']}", param=where, errors=errors)
+    reason = "not a field this server knows (it refuses what it would otherwise ignore)"
+    message = f"{where}: {reason if first.get('type') == 'extra_forbidden' else first['msg']}"
+    return (InvalidParameter if openai else SchemaViolation)(message, param=where, errors=errors)
 
 
 def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:
@@ -151,11 +157,11 @@ async def _on_domain_error(_: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _on_validation_error(_: Request, exc: Exception) -> Response:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # the client's own input is not echoed back: it may be huge, or bytes that are not text
     errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
-    return error_response(from_validation(jsonable_encoder(errors)))
+    return error_response(from_validation(jsonable_encoder(errors), openai=record_of(request.scope).policy.openai))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

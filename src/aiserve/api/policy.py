@@ -47,6 +47,9 @@ class RoutePolicy:
     prompt: bool = False
     """Its body is a prompt for a language model: held to `models.chat.max_body_bytes`, far below the general
     limit, so an oversized conversation is refused before it is read or parsed."""
+    openai: bool = False
+    """It follows OpenAI's conventions: a body outside its schema is answered 400, as OpenAI answers it (other
+    routes answer FastAPI's 422)."""
 
     @property
     def metered(self) -> bool:
@@ -64,9 +67,11 @@ DENY_BY_DEFAULT = RoutePolicy(scope="inference")
 """For paths no route matches: a key is still needed, so probing reveals nothing."""
 
 
-def policy(scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False) -> Callable[[F], F]:
+def policy(
+    scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False, openai: bool = False
+) -> Callable[[F], F]:
     """Declare a route's policy: `@policy("inference", Metering.TOKENS)` under `@router.post(...)`."""
-    chosen = RoutePolicy(scope, metering, prompt)
+    chosen = RoutePolicy(scope, metering, prompt, openai)
 
     def declare(endpoint: F) -> F:
         setattr(endpoint, _ATTRIBUTE, chosen)

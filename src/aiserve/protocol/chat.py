@@ -243,8 +243,14 @@ class ChatCompletionRequest(SamplingFields):
     """One tier: `auto` and `default` are accepted."""
     prompt_cache_key: str | None = Field(default=None, max_length=256)
     """Accepted: every prompt already reuses the longest cached start of an earlier one, keyed by its content."""
+    prompt_cache_retention: Literal["in_memory"] | None = None
+    """Cached prompts live in memory only: only `in_memory` is accepted."""
     safety_identifier: str | None = Field(default=None, max_length=256)
     """An end-user id: written to the access log."""
+    moderation: Any = None
+    """Refused: this server does not moderate answers."""
+    prompt_cache_options: Any = None
+    """Refused: the prompt cache takes no options."""
     audio: Any = None
     """Refused: answers are text only."""
     prediction: Any = None

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ImageOptions(BaseModel):
     """The fields sent beside one image: in its JSON body, or as multipart fields beside the file."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     filename: str | None = Field(default=None, max_length=1024)
     """The image's file name, for the record."""
@@ -70,7 +70,7 @@ class InspectResponse(BaseModel):
 class ClassifyBatchRequest(BaseModel):
     """`/v2/classify`: several images in one request."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     images: list[str] = Field(min_length=1, max_length=64)
     """Images as base64 or data URLs; each is classified on its own, in one shared batch."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class EmbeddingRequest(BaseModel):
     """Create embeddings for one string or a list of strings."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=256)
     """Model id or alias."""
@@ -21,7 +21,7 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(default=None, ge=1)
     """Must equal the model's size when given; these models cannot shorten their vectors."""
     user: str | None = Field(default=None, max_length=256)
-    """An end-user id, accepted for compatibility."""
+    """An end-user id: written to the access log."""
 
 
 class Embedding(BaseModel):

@@ -64,6 +64,8 @@ _REFUSED = {
     "verbosity": "these models take no verbosity setting",
     "functions": "use 'tools'",
     "function_call": "use 'tool_choice'",
+    "moderation": "this server does not moderate answers",
+    "prompt_cache_options": "the prompt cache takes no options",
 }
 """OpenAI's chat parameters this server cannot honour, refused with 400 when given, and why."""
 
@@ -95,6 +97,8 @@ def sampling(request: SamplingFields, max_tokens: int | None, settings: Settings
     """The request's sampling parameters, checked."""
     if request.n != 1:
         raise InvalidInput("'n' must be 1: this server generates one choice per request.", param="n")
+    if request.stream_options is not None and not request.stream:
+        raise InvalidInput("'stream_options' is only for streamed answers ('stream': true).", param="stream_options")
     stops = request.stops()
     if len(stops) > 4 or any(not s for s in stops):
         raise InvalidInput("'stop' takes up to 4 non-empty strings.", param="stop")

@@ -53,6 +53,7 @@ class EmbeddingService(ModelService):
 
     async def create(self, request: EmbeddingRequest, meter: Meter) -> EmbeddingResponse:
         """Embed the request's texts."""
+        meter.end_user = request.user or ""
         entry = self._entry(request.model, "embeddings", meter, what="an embedding model")
         self._check(request, entry)
         texts = texts_of(request, self._settings.models.embeddings.max_inputs_per_request)
