@@ -51,6 +51,27 @@ def test_chat_answers_whole_streamed_and_from_stdin(server: ServerProcess) -> No
     assert piped == whole
 
 
+def test_chat_answers_in_json_that_follows_a_schema_file(server: ServerProcess, tmp_path: Path) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30},
+                                               "sunny": {"type": "boolean"}},
+              "required": ["city", "sunny"], "additionalProperties": False}  # fmt: skip
+    (tmp_path / "weather.json").write_text(json.dumps(schema))
+    code, out, err = run(server, "chat", "Is it sunny in Paris?", "--json-schema", str(tmp_path / "weather.json"),
+                         "--temperature", "0", "--max-tokens", "40")  # fmt: skip
+    assert code == 0, err
+    answer = json.loads(out)
+    assert set(answer) == {"city", "sunny"}
+    assert isinstance(answer["sunny"], bool)
+    code, out, err = run(server, "chat", "Describe Paris.", "--json", "--temperature", "0", "--max-tokens", "60")
+    assert code == 0, err
+    assert out.startswith("{")
+    (tmp_path / "broken.json").write_text("{not json")
+    code, out, err = run(server, "chat", "hi", "--json-schema", str(tmp_path / "broken.json"))
+    assert code != 0
+    assert "broken.json is not JSON" in err
+    assert "Traceback" not in err
+
+
 def test_a_conversation_keeps_its_history_until_cleared(server: ServerProcess) -> None:
     script = "My name is Ada.\nWhat is my name?\n/clear\nMy name is Ada.\n/system Answer like a pirate.\n" \
              "My name is Ada.\n/bogus\n/exit\nnever sent\n"  # fmt: skip

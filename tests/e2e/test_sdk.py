@@ -5,6 +5,7 @@ in the middle of a stream."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import skimage
 from PIL import Image
+from pydantic import BaseModel, Field
 
 from aiserve.bench.server import ServerProcess
 from aiserve.client import (
@@ -25,11 +27,20 @@ from aiserve.client import (
     AuthenticationError,
     BadRequestError,
     Client,
+    LengthFinishReasonError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
 )
-from aiserve.protocol.chat import ChatCompletion, Completion
+from aiserve.protocol.chat import (
+    ChatCompletion,
+    ChatMessage,
+    Completion,
+    FunctionDefinition,
+    NamedFunction,
+    NamedToolChoice,
+    ToolDefinition,
+)
 from aiserve.protocol.embeddings import EmbeddingResponse
 from aiserve.protocol.keys import Limits
 from tests.services import free_port
@@ -118,6 +129,35 @@ def test_chat_whole_and_streamed_agree(sdk: Sdk) -> None:
     assert text == whole.choices[0].message.content
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+class Capital(BaseModel):
+    """What `parse` reads an answer into."""
+
+    country: str = Field(max_length=30)
+    capital: str = Field(max_length=30)
+
+
+def test_parse_reads_a_pydantic_model_and_tools_go_as_protocol_types(sdk: Sdk) -> None:
+    ask = [{"role": "user", "content": "What is the capital of France?"}]
+    found = sdk(lambda c: c.chat.completions.parse(messages=ask, model=CHAT, response_format=Capital, temperature=0,
+                                                   max_tokens=60))  # fmt: skip
+    assert isinstance(found, Capital)
+    with pytest.raises(LengthFinishReasonError):
+        sdk(lambda c: c.chat.completions.parse(messages=ask, model=CHAT, response_format=Capital, max_tokens=3))
+    country = {"country": {"type": "string", "maxLength": 30}}
+    parameters = {"type": "object", "properties": country, "required": ["country"], "additionalProperties": False}
+    lookup = ToolDefinition(type="function", function=FunctionDefinition(name="find_capital", parameters=parameters))
+    choice = NamedToolChoice(type="function", function=NamedFunction(name="find_capital"))
+    called = sdk(lambda c: c.chat.completions.create(messages=ask, model=CHAT, tools=[lookup], tool_choice=choice,
+                                                     temperature=0, max_tokens=60))  # fmt: skip
+    calls = called.choices[0].message.tool_calls
+    assert called.choices[0].finish_reason == "tool_calls"
+    assert calls[0].function.name == "find_capital"
+    assert isinstance(json.loads(calls[0].function.arguments)["country"], str)
+    history = [*ask, called.choices[0].message, ChatMessage(role="tool", tool_call_id=calls[0].id, content="Paris")]
+    final = sdk(lambda c: c.chat.completions.create(messages=history, model=CHAT, temperature=0, max_tokens=20))
+    assert final.choices[0].message.content
 
 
 def test_text_completions_whole_and_streamed_agree(sdk: Sdk) -> None:

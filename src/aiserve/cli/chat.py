@@ -3,7 +3,9 @@ question a conversation that keeps and resends its whole history (`/clear`, `/sy
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -36,6 +38,11 @@ def chat(
     max_tokens: Annotated[int | None, typer.Option(help="Most tokens in an answer.", min=1)] = None,
     temperature: Annotated[float | None, typer.Option(help="0 gives the same answer every time.", min=0)] = None,
     show_usage: Annotated[bool, typer.Option("--usage", help="Print each answer's token counts on stderr.")] = False,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(help="Answer in JSON that follows the JSON Schema in this file.", exists=True, dir_okay=False),
+    ] = None,
+    json_object: Annotated[bool, typer.Option("--json", help="Answer with a JSON object.")] = False,
     url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
@@ -43,7 +50,13 @@ def chat(
     """Ask the server's chat model; with no question, hold a conversation."""
     from aiserve.cli.remote import client_for
 
-    sampling = {k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None}
+    sampling: dict[str, Any] = {
+        k: v for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items() if v is not None
+    }
+    if json_schema is not None:
+        sampling["response_format"] = {"type": "json_schema", "json_schema": _schema_format(json_schema)}
+    elif json_object:
+        sampling["response_format"] = {"type": "json_object"}
     with client_for(url, api_key, config, timeout=300) as client:
         name = model or default_model(client, "chat")
         talk = _Talk(client, name, sampling, stream=stream, show_usage=show_usage)
@@ -53,6 +66,22 @@ def chat(
             return
         text = sys.stdin.read() if question == "-" else question
         talk.answer([*opening, {"role": "user", "content": text.strip()}])
+
+
+def _schema_format(path: Path) -> dict[str, Any]:
+    """`--json-schema`: a file holding a JSON Schema, or OpenAI's `{"name": ..., "schema": ...}` around one."""
+    from aiserve.errors import AiserveError
+
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AiserveError(f"--json-schema: {path.name} is not JSON ({exc})") from None
+    if not isinstance(found, dict):
+        raise AiserveError(f"--json-schema: {path.name} holds no JSON Schema object")
+    if isinstance(found.get("schema"), dict) and "name" in found:
+        return found
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in path.stem)[:64] or "answer"
+    return {"name": name, "schema": found}
 
 
 class _Talk:
@@ -67,7 +96,7 @@ class _Talk:
         """Ask with `history`; print and return the answer."""
         if not self.stream:
             done = self.client.chat.completions.create(messages=history, model=self.model, **self.sampling)
-            text: str = done.choices[0].message.content
+            text = done.choices[0].message.content or ""
             print(text)
             self._usage(done.usage.prompt_tokens, done.usage.completion_tokens)
             return text

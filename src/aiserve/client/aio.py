@@ -152,6 +152,11 @@ class AsyncChatCompletions(AsyncResource):
             return await self._client.stream(calls.chat_completion_stream(messages, model=model, **sampling))
         return await self._client.send(calls.chat_completion(messages, model=model, **sampling))
 
+    async def parse(self, *, messages: Iterable[Message], model: str, response_format: type[T], **sampling: Any) -> T:
+        """A chat completion held to `response_format`'s JSON Schema (a pydantic model class), read into it."""
+        answer = await self.create(messages=messages, model=model, response_format=response_format, **sampling)
+        return calls.parsed(answer, response_format)
+
 
 class AsyncChat(AsyncResource):
     """`client.chat.completions`."""

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from aiserve.client.errors import LengthFinishReasonError
 from aiserve.protocol.chat import ChatCompletion, ChatCompletionChunk, ChatMessage, Completion
 from aiserve.protocol.classify import ClassifyResponse
 from aiserve.protocol.embeddings import EmbeddingResponse
@@ -40,7 +41,31 @@ class Call(Generic[T]):
 
 
 def _dump(value: Any) -> Any:
-    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+    """A field's JSON: protocol models (`ToolDefinition`, `ChatMessage`...) dumped, in lists and mappings too; a
+    pydantic model class as `response_format` becomes its JSON Schema."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_none=True, by_alias=True)
+    if isinstance(value, list | tuple):
+        return [_dump(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _dump(item) for key, item in value.items()}
+    return value
+
+
+def response_format(value: Any) -> Any:
+    """`response_format` as the server takes it: a pydantic model class becomes a `json_schema` format."""
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        schema = {"name": value.__name__, "schema": value.model_json_schema(), "strict": True}
+        return {"type": "json_schema", "json_schema": schema}
+    return value
+
+
+def parsed(answer: ChatCompletion, model: type[T]) -> T:
+    """The answer's JSON read into `model`; `LengthFinishReasonError` when it was cut short."""
+    choice = answer.choices[0]
+    if choice.finish_reason == "length":
+        raise LengthFinishReasonError("The answer ran out of tokens before its JSON was complete: raise max_tokens.")
+    return model.model_validate_json(choice.message.content or "")
 
 
 def _body(**fields: Any) -> dict[str, Any]:
@@ -67,6 +92,8 @@ def chat_completion_stream(messages: Iterable[Message], *, model: str, **samplin
 
 
 def _chat_body(messages: Iterable[Message], model: str, stream: bool, sampling: dict[str, Any]) -> dict[str, Any]:
+    if "response_format" in sampling:
+        sampling = {**sampling, "response_format": response_format(sampling["response_format"])}
     return _body(model=model, messages=[_dump(m) for m in messages], stream=stream or None, **sampling)
 
 

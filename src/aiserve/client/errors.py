@@ -86,6 +86,11 @@ class InternalServerError(APIStatusError):
     """500 and other 5xx: the server failed."""
 
 
+class LengthFinishReasonError(APIError):
+    """`parse`: the answer ran out of tokens (`finish_reason: length`) before its JSON was complete; give it more
+    `max_tokens`."""
+
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,

@@ -147,10 +147,16 @@ class ChatCompletions(Resource):
     def create(self, *, messages: Iterable[Message], model: str, stream: bool = False, **sampling: Any
                ) -> ChatCompletion | Stream[ChatCompletionChunk]:  # fmt: skip
         """A chat completion; with `stream=True`, an iterator of chunks as they are generated. `sampling`:
-        `max_tokens`, `temperature`, `top_p`, `seed`, `stop`, `stream_options`."""
+        any field of the request (`max_tokens`, `temperature`, `tools`, `response_format`...); protocol models
+        such as `ToolDefinition` are sent as their JSON."""
         if stream:
             return self._client.stream(calls.chat_completion_stream(messages, model=model, **sampling))
         return self._client.send(calls.chat_completion(messages, model=model, **sampling))
+
+    def parse(self, *, messages: Iterable[Message], model: str, response_format: type[T], **sampling: Any) -> T:
+        """A chat completion held to `response_format`'s JSON Schema (a pydantic model class), read into it."""
+        answer = self.create(messages=messages, model=model, response_format=response_format, **sampling)
+        return calls.parsed(answer, response_format)
 
 
 class Chat(Resource):
