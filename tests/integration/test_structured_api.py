@@ -392,3 +392,122 @@ def test_text_completion_echo_and_logprobs(served: tuple[TestClient, str]) -> No
     assert "".join(logprobs["tokens"]) == plain["choices"][0]["text"]
     assert logprobs["text_offset"][0] == 0
     assert all(len(top) <= 2 for top in logprobs["top_logprobs"])
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}, "required": ["a"]}
+    return schema
+
+
+def _tool(i: int, description: str = "A tool.") -> dict[str, Any]:
+    properties = {f"arg{j}": {"type": "string", "maxLength": 20} for j in range(4)}
+    parameters = {"type": "object", "properties": properties, "required": list(properties)}
+    return {"type": "function", "function": {"name": f"tool_{i}", "description": description, "parameters": parameters}}
+
+
+def _format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+HOSTILE: list[tuple[str, dict[str, Any], int, str | None]] = [
+    ("schema-150-deep", {"response_format": _format(_nested(150))}, 400, "response_format"),
+    (
+        "schema-20000-wide",
+        {
+            "response_format": _format(
+                {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(20_000)}}
+            )
+        },
+        400,
+        "response_format",
+    ),  # fmt: skip
+    (
+        "enum-50000",
+        {"response_format": _format({"enum": [f"value-{i}" for i in range(50_000)]})},
+        400,
+        "response_format",
+    ),  # fmt: skip
+    ("bad-ref", {"response_format": _format({"$ref": "#/$defs/nowhere"})}, 400, "response_format"),
+    ("bad-pattern", {"response_format": _format({"type": "string", "pattern": "(unclosed"})}, 400, "response_format"),
+    ("not-a-type", {"response_format": _format({"type": "banana"})}, 400, "response_format"),
+    ("tools-129", {"tools": [_tool(i) for i in range(129)]}, 400, "tools"),
+    ("tool-name-spaces", {"tools": [{"type": "function", "function": {"name": "get weather"}}]}, 400, "tools"),
+    ("tool-name-65", {"tools": [{"type": "function", "function": {"name": "f" * 65}}]}, 400, "tools"),
+    ("tool-twice", {"tools": [_tool(1), _tool(1)]}, 400, "tools"),
+    ("custom-tool", {"tools": [{"type": "custom", "custom": {"name": "f"}}]}, 400, "tools"),
+    (
+        "unknown-choice",
+        {"tools": [_tool(1)], "tool_choice": {"type": "function", "function": {"name": "tool_2"}}},
+        400,
+        "tool_choice",
+    ),  # fmt: skip
+    ("tool-turn-without-id", {"messages": [*HI, {"role": "tool", "content": "42"}]}, 400, "messages"),
+    (
+        "calls-on-a-user-turn",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "hi",
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                }
+            ]
+        },
+        400,
+        "messages",
+    ),  # fmt: skip
+    ("logit-bias-1025", {"logit_bias": {str(i): 1 for i in range(1025)}}, 400, "logit_bias"),
+    ("logit-bias-not-a-token", {"logit_bias": {"hello": 1}}, 400, "logit_bias"),
+    ("logit-bias-200", {"logit_bias": {"5": 200}}, 400, "logit_bias"),
+    ("top-logprobs-21", {"logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
+    (
+        "image-part",
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
+        400,
+        "messages",
+    ),  # fmt: skip
+    ("tools-12", {"tools": [_tool(i) for i in range(12)], "tool_choice": "required"}, 200, None),  # as many as fit
+    ("tools-128-over-the-window", {"tools": [_tool(i) for i in range(128)]}, 400, "messages"),
+    (
+        "hostile-description",
+        {
+            "tools": [_tool(1, 'Quotes " \\" braces {}} %json {"a": 1} start: x | y\n\x00 ' * 50)],
+            "tool_choice": "required",
+        },
+        200,
+        None,
+    ),  # fmt: skip
+    ("logit-bias-1024", {"logit_bias": {str(i): -1 for i in range(1024)}}, 200, None),
+    ("pattern-100000", {"response_format": _format({"type": "string", "pattern": "^a{100000}$"})}, 200, None),
+]
+
+
+def test_a_schema_nested_past_the_parser_depth_is_refused(served: tuple[TestClient, str]) -> None:
+    client, model = served
+    depth = 5000  # built as text: json.dumps itself cannot nest this deep
+    schema = '{"type": "object", "properties": {"a": ' * depth + '{"type": "string"}' + '}, "required": ["a"]}' * depth
+    body = f'{{"model": "{model}", "messages": {json.dumps(HI)}, "response_format": {{"type": "json_schema", ' \
+           f'"json_schema": {{"name": "x", "schema": {schema}}}}}}}'  # fmt: skip
+    answer = client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 400, answer.text[:300]
+    assert client.get("/ready").status_code == 200
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [case[1:] for case in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_formats_and_tools_are_refused_or_served_and_the_server_keeps_serving(
+    served: tuple[TestClient, str], body: dict[str, Any], status: int, param: str | None
+) -> None:
+    """Each is refused with 400 naming the field, or served within the limits on a grammar's work (an answer whose
+    grammar needs more ends as if out of tokens); other answers go on meanwhile."""
+    client, model = served
+    with ThreadPoolExecutor(2) as pool:
+        other = pool.submit(client.post, "/v1/chat/completions",
+                            json={"model": model, "messages": HI, "max_tokens": 8, "temperature": 0})  # fmt: skip
+        answer = client.post("/v1/chat/completions", json={"model": model, "messages": HI, "max_tokens": 12, **body})
+        assert answer.status_code == status, answer.text[:400]
+        if param is not None:
+            assert (answer.json()["error"]["param"] or "").startswith(param), answer.json()["error"]
+        assert other.result().status_code == 200
+    assert client.get("/ready").status_code == 200

@@ -70,6 +70,8 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     tools: tuple[dict[str, Any], ...] = ()
     grammar: str | None = None
+    grammar_param: str = "response_format"
+    """The request field the grammar came from, named when the grammar cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)

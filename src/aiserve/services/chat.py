@@ -154,7 +154,9 @@ def chat_generation(
     logprobs = (request.top_logprobs or 0) if request.logprobs else None
     params = sampling(request, request.max_completion_tokens or request.max_tokens, settings, logprobs)
     messages = tuple(_message(m) for m in request.messages)
-    return GenerationRequest(messages=messages, params=params, tools=answer.tools, grammar=answer.grammar)
+    param = "tools" if answer.calls else "response_format"
+    return GenerationRequest(messages=messages, params=params, tools=answer.tools, grammar=answer.grammar,
+                             grammar_param=param)  # fmt: skip
 
 
 def text_generation(request: CompletionRequest, settings: Settings) -> GenerationRequest:

@@ -77,7 +77,7 @@ class GenerationBackend(Runtime, ABC):
         if request.grammar is None:
             return None
         raise InvalidInput(f"The model '{self.model_dir.name}' cannot hold its answers to a format.",
-                           param="response_format")  # fmt: skip
+                           param=request.grammar_param)  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -150,7 +150,7 @@ class SteppedBackend(GenerationBackend):
             return None
         if self.grammars is None:
             return super().constrain(request)
-        return self.grammars.constraint(request.grammar)
+        return self.grammars.constraint(request.grammar, request.grammar_param)
 
     def decoding(self, request: GenerationRequest, tokens: list[int], constraint: Constraint | None) -> Decoding:
         """A new answer to a prompt of `tokens`, with its sampler."""
