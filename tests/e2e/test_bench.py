@@ -73,12 +73,15 @@ def test_bench_classify_reports_the_ratio_and_device_figures(data_dir: Path) -> 
 def test_bench_chat_reports_ttft_and_token_rates(data_dir: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "aiserve", "bench", "chat", "--concurrency", "1,2", "--duration", "2",
-         "--max-tokens", "8", "--offline", "--json", "--data-dir", str(data_dir)],
+         "--max-tokens", "8", "--offline", "--structured", "--json", "--data-dir", str(data_dir)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+    assert [(lv["concurrency"], lv["format"]) for lv in report["levels"]] == [
+        (1, "text"), (1, "json_schema"), (2, "text"), (2, "json_schema")]  # fmt: skip
+    assert set(report["structured_over_free"]) == {"1", "2"}  # JSON keys
+    assert all(ratio > 0 for ratio in report["structured_over_free"].values())
     for level in report["levels"]:
         assert level["errors"] == 0
         assert level["requests"] > 0

@@ -3,8 +3,11 @@
 Each client streams `/v1/chat/completions` answers of a fixed length back to back; a token is a content chunk. Every
 level reports the longest gap between two tokens of a running stream; `--hostile` sends oversized prompts beside the
 streams all the while (a conversation of 200,000 short messages, one message of 6 MB, each refused), to show that
-the running streams keep their pace. `--offline` runs the runtime in process for one stream, the single-stream
+the running streams keep their pace. `--structured` runs each level twice, free and held to a JSON schema, and
+reports what constrained decoding costs. `--offline` runs the runtime in process for one stream, the single-stream
 decode speed.
+
+Every request asks about a different subject, so no answer can come from a cache.
 """
 
 from __future__ import annotations
@@ -23,6 +26,37 @@ from aiserve.bench.server import ServerProcess
 from aiserve.settings import Settings
 
 PROMPT = "Write a short story about a robot who learns to paint."
+SUBJECTS = ("paint", "sing", "cook", "sail", "garden", "dance", "write poems", "fly", "swim", "build bridges",
+            "play chess", "knit", "repair clocks", "bake bread", "climb mountains", "tell jokes")  # fmt: skip
+SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "mood": {"enum": ["happy", "sad", "curious", "brave"]},
+                   "story": {"type": "string"}},
+    "required": ["title", "mood", "story"],
+    "additionalProperties": False,
+}  # fmt: skip
+"""What `--structured` holds answers to: unbounded strings, so constrained answers run to `max_tokens` as free ones
+do and the two rates compare like for like."""
+
+
+class Bodies:
+    """Request bodies, each about a different subject (and, with `schema`, held to it)."""
+
+    def __init__(self, model: str, max_tokens: int, schema: dict[str, Any] | None = None) -> None:
+        self.model, self.max_tokens, self.schema = model, max_tokens, schema
+        self._count = 0
+
+    def next(self) -> bytes:
+        """The next body."""
+        self._count += 1
+        subject = SUBJECTS[self._count % len(SUBJECTS)]
+        prompt = f"Write a short story, number {self._count}, about a robot who learns to {subject}."
+        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                                "max_tokens": self.max_tokens, "temperature": 0.7, "seed": self._count,
+                                "stream": True}  # fmt: skip
+        if self.schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "story", "schema": self.schema}}
+        return orjson.dumps(body)
 
 
 @dataclass
@@ -40,12 +74,15 @@ class ChatLevel:
     """The longest wait between two tokens of one stream."""
     hostile_refused: int = 0
     """Oversized prompts sent beside the streams and refused."""
+    format: str = "text"
+    """`text`, or `json_schema` when the answers were held to `SCHEMA`."""
 
     def to_dict(self) -> dict[str, Any]:
         """Summary figures."""
         ttft = sorted(self.ttft_ms) or [0.0]
         return {
             "concurrency": self.concurrency,
+            "format": self.format,
             "requests": self.requests,
             "errors": self.errors,
             "requests_per_s": round(self.requests / self.elapsed_s, 3) if self.elapsed_s else 0.0,
@@ -60,9 +97,10 @@ class ChatLevel:
         }
 
 
-async def _client(url: str, body: bytes, level: ChatLevel, until: float, headers: dict[str, str]) -> None:
+async def _client(url: str, bodies: Bodies, level: ChatLevel, until: float, headers: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
         while time.monotonic() < until:
+            body = bodies.next()
             started = time.perf_counter()
             first: float | None = None
             last = started
@@ -119,14 +157,14 @@ async def _hostile(url: str, bodies: list[bytes], level: ChatLevel, until: float
 
 
 async def _level(
-    url: str, body: bytes, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes]
+    url: str, bodies: Bodies, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes]
 ) -> ChatLevel:
-    level = ChatLevel(concurrency)
+    level = ChatLevel(concurrency, format="json_schema" if bodies.schema is not None else "text")
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     until = started + duration_s
     beside = [_hostile(url, hostile, level, until, headers)] if hostile else []
-    await asyncio.gather(*(_client(url, body, level, until, headers) for _ in range(concurrency)), *beside)
+    await asyncio.gather(*(_client(url, bodies, level, until, headers) for _ in range(concurrency)), *beside)
     level.elapsed_s = time.monotonic() - started
     return level
 
@@ -152,16 +190,17 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
-    url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False,
+    url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False, structured: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate."""
-    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
-                         "temperature": 0.7, "seed": 1, "stream": True})  # fmt: skip
-
+    """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate. With
+    `structured`, each level runs free then held to `SCHEMA`, and `structured_over_free` gives the constrained
+    aggregate rate over the free one at each level."""
     bad = hostile_bodies(model) if hostile else []
+    formats = [None, SCHEMA] if structured else [None]
 
     def sweep(target: str) -> list[dict[str, Any]]:
-        return [asyncio.run(_level(target, body, c, duration_s, api_key, bad)).to_dict() for c in concurrency]
+        return [asyncio.run(_level(target, Bodies(model, max_tokens, schema), c, duration_s, api_key, bad)).to_dict()
+                for c in concurrency for schema in formats]  # fmt: skip
 
     if url:
         levels = sweep(url)
@@ -169,10 +208,13 @@ def run_chat_bench(
         args = ["--model", model, "--log-level", "warning", "--data-dir", str(settings.data_dir)]
         with ServerProcess(args) as server:
             levels = sweep(server.url)
-    rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels}
+    rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "text"}
     ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,
                               "ratio_aggregate8_over_single": ratio, "hostile": hostile}  # fmt: skip
+    if structured:
+        held = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "json_schema"}
+        report["structured_over_free"] = {c: round(held[c] / rates[c], 3) if rates.get(c) else None for c in held}
     if offline:
         report["offline"] = offline_decode(settings, model, max_tokens)
     return report

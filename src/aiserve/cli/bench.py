@@ -85,6 +85,9 @@ def chat(
     hostile: Annotated[
         bool, typer.Option(help="Send oversized prompts beside the streams all the while (each is refused).")
     ] = False,
+    structured: Annotated[
+        bool, typer.Option(help="Run each level free and held to a JSON schema; report the constrained/free rate.")
+    ] = False,
     url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
     api_key: ApiKeyOpt = None,
@@ -100,22 +103,26 @@ def chat(
     with Console(stderr=True).status("streaming chats…") if not as_json else _Quiet():
         report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
                                 max_tokens=max_tokens, url=url, offline=offline, api_key=api_key,
-                                hostile=hostile)  # fmt: skip
+                                hostile=hostile, structured=structured)  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
         return
     title = f"streaming /v1/chat/completions, {report['model']}, {report['max_tokens']} tokens"
-    table = Table("streams", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms",
+    table = Table("streams", "format", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms",
                   "longest gap ms", "errors", title=title)  # fmt: skip
     for lv in report["levels"]:
-        table.add_row(str(lv["concurrency"]), f"{lv['requests_per_s']:.2f}", f"{lv['aggregate_tokens_per_s']:.1f}",
-                      f"{lv['stream_tokens_per_s']:.1f}", f"{lv['ttft_p50_ms']:.0f}", f"{lv['ttft_p95_ms']:.0f}",
-                      f"{lv['max_gap_ms']:.0f}", str(lv["errors"]))  # fmt: skip
+        table.add_row(str(lv["concurrency"]), lv["format"], f"{lv['requests_per_s']:.2f}",
+                      f"{lv['aggregate_tokens_per_s']:.1f}", f"{lv['stream_tokens_per_s']:.1f}",
+                      f"{lv['ttft_p50_ms']:.0f}", f"{lv['ttft_p95_ms']:.0f}", f"{lv['max_gap_ms']:.0f}",
+                      str(lv["errors"]))  # fmt: skip
     console = Console()
     console.print(table)
     if "offline" in report:
         off = report["offline"]
         console.print(f"Offline single stream ({off['runtime']}): {off['tokens_per_s']} tok/s")
+    for streams, ratio in report.get("structured_over_free", {}).items():
+        if ratio is not None:
+            console.print(f"{streams} stream(s): JSON-schema tok/s / free tok/s = [bold]{ratio:.3f}[/bold]")
     if report["ratio_aggregate8_over_single"] is not None:
         console.print(
             f"Aggregate tok/s at 8 streams / 1 stream = [bold]{report['ratio_aggregate8_over_single']:.2f}[/bold]"
