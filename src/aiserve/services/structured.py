@@ -25,6 +25,7 @@ from typing import Any
 import llguidance
 
 from aiserve.errors import InvalidInput
+from aiserve.guidance import refusing
 from aiserve.protocol.chat import (
     ChatCompletionRequest,
     FunctionDefinition,
@@ -52,11 +53,9 @@ class Plan:
 
 def _schema_grammar(schema: dict[str, Any], param: str) -> str:
     """The grammar of JSON following `schema`; 400 naming `param` when the schema is outside the subset."""
-    try:
+    with refusing(param, "is not a JSON Schema this server can follow"):
         grammar: str = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=COMPACT)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise InvalidInput(f"'{param}' is not a JSON Schema this server can follow: {exc}", param=param) from None
-    problem = llguidance.LLMatcher.validate_grammar(grammar)
+        problem = llguidance.LLMatcher.validate_grammar(grammar)
     if problem:
         raise InvalidInput(f"'{param}' is not a JSON Schema this server can follow: {problem}", param=param)
     return grammar
@@ -109,8 +108,9 @@ def plan(request: ChatCompletionRequest) -> Plan:
         rules += [f"start: calls | {answer}", r"TEXT: /[^<](.|\n)*/"]
     else:
         rules.append("start: calls")
-    grammar = llguidance.LLMatcher.grammar_from_lark("\n".join(rules))
-    problem = llguidance.LLMatcher.validate_grammar(grammar)
+    with refusing("tools", "cannot be offered together"):
+        grammar = llguidance.LLMatcher.grammar_from_lark("\n".join(rules))
+        problem = llguidance.LLMatcher.validate_grammar(grammar)
     if problem:
         raise InvalidInput(f"The tools cannot be offered together: {problem}", param="tools")
     return Plan(grammar, shown, calls=True)

@@ -197,11 +197,14 @@ class SteppedBackend(GenerationBackend):
         if token in self.eos_tokens:
             sequence.finish = "stop"
             return
+        constraint = sequence.sampler.constraint
+        if constraint is not None and constraint.failed:  # its mask could not be made: the token may break the grammar
+            sequence.finish = "length"
+            return
         sequence.tokens.append(token)
         if logprob is not None:
             sequence.logprobs.append(logprob)
         sequence.sampler.chosen(token)
-        constraint = sequence.sampler.constraint
         text = self.detokenize(sequence.tokens)
         safe = len(text) - _held_back(text, params.stop)
         cut = _first_stop(text, params.stop)

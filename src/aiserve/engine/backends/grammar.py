@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiserve.errors import InvalidInput
+from aiserve.guidance import panicked, refusing
 
 LIMITS = llguidance.LLParserLimits(initial_lexer_fuel=200_000, step_lexer_fuel=50_000, max_lexer_states=50_000)
 """Bounds on the work of one grammar (a quarter of llguidance's defaults): past them the grammar is refused before
@@ -55,7 +56,8 @@ class Grammars:
 
     def constraint(self, grammar: str, param: str = "response_format") -> Constraint:
         """A matcher for one answer; `InvalidInput` naming `param` when the grammar cannot be used."""
-        matcher = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=LIMITS)
+        with refusing(param, "asks for more than this server will hold an answer to"):
+            matcher = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=LIMITS)
         if matcher.is_error():
             problem = matcher.get_error().splitlines()[0][:300]
             raise InvalidInput(f"'{param}' asks for more than this server will hold an answer to: {problem}",
@@ -70,17 +72,31 @@ class Constraint:
         self._matcher = matcher
         self._n_vocab = n_vocab
         self._words = np.zeros((n_vocab + 31) // 32, dtype=np.int32)
+        self._panic: str | None = None
 
     def mask(self, logits: NDArray[np.float32]) -> None:
         """Set the logit of every token the grammar does not allow next to -inf, in place."""
-        self._matcher.unsafe_compute_mask_ptr(self._words.ctypes.data, self._words.nbytes)
+        try:
+            self._matcher.unsafe_compute_mask_ptr(self._words.ctypes.data, self._words.nbytes)
+        except BaseException as exc:
+            self._broke(exc)  # the answer ends at `accept`, before the token this leaves unmasked
+            return
         allowed = np.unpackbits(self._words.view(np.uint8), bitorder="little")[: len(logits)]
         logits[: len(allowed)][allowed == 0] = -np.inf
         logits[len(allowed) :] = -np.inf
 
     def consume(self, token: int) -> None:
         """Move past a chosen token."""
-        self._matcher.consume_token(token)
+        try:
+            self._matcher.consume_token(token)
+        except BaseException as exc:
+            self._broke(exc)
+
+    def _broke(self, exc: BaseException) -> None:
+        """llguidance failed or panicked on this answer: remember why; the answer ends, the batch goes on."""
+        if not (isinstance(exc, Exception) or panicked(exc)):
+            raise exc
+        self._panic = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
     @property
     def done(self) -> bool:
@@ -90,4 +106,6 @@ class Constraint:
     @property
     def failed(self) -> str | None:
         """Why the matcher stopped following the answer, if it did (a limit on its work was reached)."""
+        if self._panic is not None:
+            return self._panic
         return self._matcher.get_error() if self._matcher.is_error() else None
