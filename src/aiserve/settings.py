@@ -190,17 +190,17 @@ class AuthSettings(_Group):
 class RateLimitSettings(_Group):
     """Per-key limits and quotas: the defaults here, overridden by the user's own, overridden by the key's own."""
 
-    requests_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10**15)
     """Requests each key may make in any 60 s window (a sliding window, exact to the instant); unset: no limit.
     `5`: the 6th request within a minute gets 429."""
-    tokens_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=10**15)
     """Tokens each key may use in any 60 s window: prompt plus completion tokens, embedded tokens, and
     `tokens_per_image` for each classified image. A request is admitted while any are left and counted when done."""
-    max_concurrent: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1, le=10**15)
     """Requests each key may have in flight at once."""
-    monthly_requests: int | None = Field(default=None, ge=1)
+    monthly_requests: int | None = Field(default=None, ge=1, le=10**15)
     """Requests each key may make in a calendar month (UTC); past it, 429 `insufficient_quota`."""
-    monthly_tokens: int | None = Field(default=None, ge=1)
+    monthly_tokens: int | None = Field(default=None, ge=1, le=10**15)
     """Tokens each key may use in a calendar month (UTC); past it, 429 `insufficient_quota`."""
     tokens_per_image: int = Field(default=85, ge=0)
     """What one classified image counts as in token limits and quotas."""
@@ -208,7 +208,7 @@ class RateLimitSettings(_Group):
     """The longest a request holds a concurrency slot: a replica that dies mid-request frees it after this."""
     exempt_admin: bool = False
     """Admin keys skip the limits."""
-    ip_requests_per_minute: int | None = Field(default=None, ge=1)
+    ip_requests_per_minute: int | None = Field(default=None, ge=1, le=10**15)
     """Requests each client address may make in any 60 s window, with or without a key (public paths excepted):
     slows down key guessing and floods. The address is the real client's behind `server.trusted_proxies`."""
     backend: Literal["memory", "redis"] = "memory"

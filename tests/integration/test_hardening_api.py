@@ -137,6 +137,26 @@ def test_names_with_control_characters_are_refused(make_settings: MakeSettings, 
         assert client.put("/v1/admin/aliases/%20spaced%20", json={"model": "all-minilm-l6-v2"}).status_code == 400
 
 
+def test_limits_past_a_database_column_are_refused(make_settings: MakeSettings, home: Path) -> None:
+    """Found by the fuzzer: a limit of 2**63 or more was a 500 (SQLite's INTEGER overflowed) on every admin route
+    that writes limits."""
+    settings = make_settings(data_dir=home, models={"enabled": ["all-minilm-l6-v2"]}, auth=ADMIN_AUTH)
+    with running_app(settings, key=ADMIN_KEY) as client:
+        huge = {"monthly_tokens": 2**63}
+        user = client.post("/v1/admin/users", json={"name": "big", "limits": huge})
+        assert user.status_code == 422, user.text
+        assert user.json()["error"]["param"] == "limits.monthly_tokens"
+        assert (
+            client.post("/v1/admin/users", json={"name": "big", "limits": {"monthly_tokens": 10**15}}).status_code
+            == 201
+        )
+        made = client.post("/v1/admin/keys", json={"user": "big"}).json()
+        assert client.patch(f"/v1/admin/keys/{made['id']}/limits", json=huge).status_code == 422
+        assert client.patch("/v1/admin/users/big/limits", json={"requests_per_minute": 10**16}).status_code == 422
+        assert client.patch("/v1/admin/users/big/limits", json={"requests_per_minut": 5}).status_code == 422
+        assert client.get("/ready").status_code == 200
+
+
 def test_admin_answers_keep_their_documented_shape(make_settings: MakeSettings, home: Path) -> None:
     """Found by fuzzing: a key id past 64 bits was a server error, and times read back from SQLite had no zone."""
     settings = make_settings(data_dir=home, models={"enabled": ["all-minilm-l6-v2"]}, auth=ADMIN_AUTH)

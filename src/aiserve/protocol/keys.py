@@ -33,23 +33,27 @@ Label = Annotated[str, Field(max_length=128), AfterValidator(_printable)]
 """What a key is for: up to 128 printable characters."""
 
 
+MAX_LIMIT = 10**15
+"""The largest limit or quota: past any real one, within a 64-bit database column and exact as a float in Redis."""
+Count = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+
 LIMIT_FIELDS = ("requests_per_minute", "tokens_per_minute", "max_concurrent", "monthly_requests", "monthly_tokens")
 
 
 class Limits(BaseModel):
     """Rate limits and quotas; an unset one falls back to the user's, then to the server's default."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requests_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_minute: Count | None = None
     """Requests in any 60 s window."""
-    tokens_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: Count | None = None
     """Tokens (prompt, completion, embedded, and a set amount per image) in any 60 s window."""
-    max_concurrent: int | None = Field(default=None, ge=1)
+    max_concurrent: Count | None = None
     """Requests in flight at once."""
-    monthly_requests: int | None = Field(default=None, ge=1)
+    monthly_requests: Count | None = None
     """Requests in a calendar month (UTC)."""
-    monthly_tokens: int | None = Field(default=None, ge=1)
+    monthly_tokens: Count | None = None
     """Tokens in a calendar month (UTC)."""
 
     def over(self, defaults: Limits) -> Limits:
@@ -60,6 +64,8 @@ class Limits(BaseModel):
 
 class UserCreate(BaseModel):
     """A new user."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: Name
     """A unique name (a person or an app)."""
@@ -78,6 +84,8 @@ class UserOut(BaseModel):
 
 class KeyCreate(BaseModel):
     """A new key for an existing user."""
+
+    model_config = ConfigDict(extra="forbid")
 
     user: Name
     """The user who holds the key."""

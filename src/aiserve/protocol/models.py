@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelCard(BaseModel):
@@ -51,6 +51,8 @@ class ModelList(BaseModel):
 
 class ModelRef(BaseModel):
     """Names a model for an admin action."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=256)
     """`id@version`, an alias, or a bare id."""
