@@ -27,7 +27,8 @@ def test_sigterm_drains_in_flight_work_then_exits_cleanly(
     auth = {"Authorization": f"Bearer {ADMIN}"}
     story = {"model": CHAT, "messages": [{"role": "user", "content": "Tell me a long story about a dragon."}],
              "max_tokens": 150, "temperature": 0, "stream": True}  # fmt: skip
-    with ServerProcess(["--data-dir", str(tmp_path), "--model", CHAT], api_key=ADMIN) as server:
+    log = tmp_path / "server.log"
+    with ServerProcess(["--data-dir", str(tmp_path), "--model", CHAT], api_key=ADMIN, log_path=log) as server:
         assert server.process is not None
         with httpx.Client(base_url=server.url, timeout=60) as http:
             with http.stream("POST", "/v1/chat/completions", json=story, headers=auth) as stream:
@@ -44,7 +45,8 @@ def test_sigterm_drains_in_flight_work_then_exits_cleanly(
                 assert refused.headers["retry-after"] == "1"
                 events = [line for line in lines if line.startswith("data: ")]
             assert events[-1] == "data: [DONE]"  # the stream in flight finished whole
-            assert not any('"error"' in event for event in events)
+            errors = [event for event in events if '"error"' in event]
+            assert not errors, (errors, log.read_text()[-2000:])
         code = server.process.wait(30)
     assert code == 0
     with sqlite3.connect(tmp_path / "aiserve.db") as db:
