@@ -53,9 +53,9 @@ def test_openai_sdk_plain_and_streamed(server: ServerProcess) -> None:
 
 def test_course_streaming_client_prints_the_reply_with_its_spaces(server: ServerProcess) -> None:
     body: dict[str, Any] = {"message": "Name three colours.", "temperature": 0, "max_tokens": 40}
-    reply = requests.post(f"{server.url}/v1/chat", json=body, timeout=60).json()["reply"]
+    reply = requests.post(f"{server.url}/v1/chat", json=body, timeout=600).json()["reply"]
     printed: list[str] = []
-    with requests.post(f"{server.url}/v1/chat/stream", json=body, stream=True, timeout=60) as response:
+    with requests.post(f"{server.url}/v1/chat/stream", json=body, stream=True, timeout=600) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         for raw in response.iter_lines():
             line = raw.decode()
@@ -81,12 +81,12 @@ def test_a_client_that_leaves_frees_the_model_within_a_step(runtime_server: tupl
     server, key = runtime_server
     story = [{"role": "user", "content": "Write a very long story about a dragon who learns to cook."}]
     body = {"model": MODEL, "messages": story, "max_tokens": 1500, "temperature": 0, "stream": True}
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=60) as response:
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=600) as response:
         for count, _ in enumerate(response.iter_lines()):
             if count >= 6:
                 break  # leave after a few tokens
     quick = httpx.post(f"{server.url}/v1/chat/completions", json={"model": MODEL, "messages": FRANCE, "max_tokens": 3},
-                       timeout=60)  # fmt: skip
+                       timeout=600)  # fmt: skip
     assert quick.status_code == 200
 
     def generations(reason: str) -> float:
@@ -112,10 +112,10 @@ def test_full_queue_and_a_deadline_mid_stream(data_dir: Path, monkeypatch: pytes
     story = [{"role": "user", "content": "Write a very long story about a dragon who learns to cook."}]
     body = {"model": MODEL, "messages": story, "max_tokens": 1500, "temperature": 0, "stream": True}
     with ServerProcess(["--data-dir", str(data_dir), "--model", MODEL, "--log-level", "warning"]) as small:
-        with httpx.stream("POST", f"{small.url}/v1/chat/completions", json=body, timeout=60) as response:
+        with httpx.stream("POST", f"{small.url}/v1/chat/completions", json=body, timeout=600) as response:
             lines = response.iter_lines()
             assert next(lines).startswith("data: {")  # the answer has started
-            busy = httpx.post(f"{small.url}/v1/chat/completions", json={**body, "stream": False}, timeout=60)
+            busy = httpx.post(f"{small.url}/v1/chat/completions", json={**body, "stream": False}, timeout=600)
             assert busy.status_code == 503
             assert int(busy.headers["retry-after"]) >= 1
             assert busy.json()["error"]["code"] == "overloaded"

@@ -60,7 +60,7 @@ def test_a_limit_holds_exactly_through_nginx_and_keys_work_on_every_replica(
     body = {"model": "all-minilm-l6-v2", "input": "a short sentence"}
 
     def send(_: int) -> httpx.Response:
-        return httpx.post(f"{running.url}/v1/embeddings", json=body, headers=key, timeout=60)
+        return httpx.post(f"{running.url}/v1/embeddings", json=body, headers=key, timeout=600)
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(send, range(300)))
@@ -83,7 +83,7 @@ def test_replicas_stop_and_die_under_load_and_the_others_answer(
     total = 600
 
     def worker(n: int) -> None:
-        with httpx.Client(base_url=running.url, headers=AS_ADMIN, timeout=60) as http:
+        with httpx.Client(base_url=running.url, headers=AS_ADMIN, timeout=600) as http:
             for i in range(n, total, 6):
                 method, path, body = requests[i % 3]
                 rid = uuid.uuid4().hex

@@ -67,7 +67,7 @@ def test_openai_text_completions_and_error_classes(server: ServerProcess) -> Non
 def test_openai_retries_a_429_until_the_slot_frees(server: ServerProcess) -> None:
     key = new_key(server, "one-at-a-time", max_concurrent=1)
     story = [{"role": "user", "content": "Write a very long story about a dragon who learns to cook."}]
-    holder = httpx.Client(timeout=60)
+    holder = httpx.Client(timeout=600)
     body = {"model": CHAT, "messages": story, "max_tokens": 400, "stream": True}
     with holder.stream("POST", f"{server.url}/v1/chat/completions", json=body,
                        headers={"Authorization": f"Bearer {key}"}) as held:  # fmt: skip
@@ -94,7 +94,7 @@ def test_course_style_requests_client(server: ServerProcess) -> None:
 
     def classify(bearer: str) -> str:
         response = requests.post(f"{server.url}/v1/classify", json={"image": image},
-                                 headers={"Authorization": f"Bearer {bearer}"}, timeout=30)  # fmt: skip
+                                 headers={"Authorization": f"Bearer {bearer}"}, timeout=600)  # fmt: skip
         if response.status_code == 401:
             return "please check your API key"
         if response.status_code == 429:
@@ -105,7 +105,7 @@ def test_course_style_requests_client(server: ServerProcess) -> None:
     assert classify("sk-" + "z" * 40) == "please check your API key"
     assert classify(key) == "espresso"
     with requests.post(f"{server.url}/v1/chat/stream", json={"message": "Say hello.", "max_tokens": 8},
-                       headers={"Authorization": f"Bearer {key}"}, stream=True, timeout=60) as response:  # fmt: skip
+                       headers={"Authorization": f"Bearer {key}"}, stream=True, timeout=600) as response:  # fmt: skip
         assert response.status_code == 200
         events = [line.decode() for line in response.iter_lines() if line.startswith(b"data:")]
     assert events[-1] == "data: [DONE]"

@@ -26,7 +26,7 @@ def test_requests_client_with_base64_json(server: ServerProcess) -> None:
         f"{server.url}/v1/classify",
         json={"image": image, "filename": "coffee.png"},
         headers={"Authorization": "Bearer sk-course-key"},
-        timeout=30,
+        timeout=600,
     )
     assert response.status_code == 200
     body = response.json()
@@ -38,7 +38,7 @@ def test_requests_client_with_base64_json(server: ServerProcess) -> None:
 def test_curl_multipart_upload(server: ServerProcess) -> None:
     out = subprocess.run(
         ["curl", "-sS", "-F", f"file=@{PHOTOS / 'chelsea.png'}", f"{server.url}/v1/classify"],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
     labels = [p["label"] for p in json.loads(out.stdout)["predictions"]]
     assert labels[0] in {"tabby", "tiger cat", "Egyptian cat"}

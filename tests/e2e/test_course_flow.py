@@ -54,7 +54,7 @@ def test_user_key_classify_usage_and_the_sixth_request(server: ServerProcess, tm
 
     student = {"Authorization": f"Bearer {key}"}
     body = {"image": photo(), "top_k": 3}
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, timeout=600) as http:
         first = http.post("/v1/classify", json=body, headers=student)  # request 1
         assert first.status_code == 200, first.text
         assert len(first.json()["predictions"]) == 3

@@ -28,7 +28,7 @@ def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, timeout=600) as http:
         key = user_key(http, ADMIN, "leaver", {"tokens_per_minute": 100_000})
         body = {"model": CHAT, "messages": [{"role": "user", "content": "Count from one to two hundred in words."}],
                 "max_tokens": 400, "temperature": 0, "stream": True}  # fmt: skip
@@ -55,7 +55,7 @@ def test_a_stream_the_client_leaves_is_charged_for_what_it_was_sent(server: Serv
 
 
 def test_a_chat_whose_worst_case_cannot_fit_the_key_is_told_so(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, timeout=600) as http:
         key = user_key(http, ADMIN, "small", {"tokens_per_minute": 300})
         ask = {"model": CHAT, "messages": [{"role": "user", "content": "Say hi."}], "temperature": 0}
         too_big = http.post("/v1/chat/completions", json={**ask, "max_tokens": 400}, headers=key)

@@ -81,7 +81,7 @@ def site(data_dir: Path) -> Iterator[tuple[str, str, Path]]:
 
 def client(**kw: object) -> httpx.Client:
     transport = httpx.HTTPTransport(local_address=CLIENT, verify=False)
-    return httpx.Client(transport=transport, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=60, **kw)  # type: ignore[arg-type]
+    return httpx.Client(transport=transport, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=600, **kw)  # type: ignore[arg-type]
 
 
 def test_http_redirects_to_https(site: tuple[str, str, Path]) -> None:

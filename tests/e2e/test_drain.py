@@ -30,7 +30,7 @@ def test_sigterm_drains_in_flight_work_then_exits_cleanly(
     log = tmp_path / "server.log"
     with ServerProcess(["--data-dir", str(tmp_path), "--model", CHAT], api_key=ADMIN, log_path=log) as server:
         assert server.process is not None
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, timeout=600) as http:
             with http.stream("POST", "/v1/chat/completions", json=story, headers=auth) as stream:
                 lines = stream.iter_lines()
                 assert next(lines).startswith("data: ")  # the answer is under way

@@ -88,12 +88,12 @@ def test_the_bundle_answers_as_the_full_install(
     url, pid = edge
 
     def embed(base: str) -> np.ndarray:
-        answer = httpx.post(f"{base}/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": TEXTS}, timeout=60)
+        answer = httpx.post(f"{base}/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": TEXTS}, timeout=600)
         assert answer.status_code == 200, answer.text
         return np.array([item["embedding"] for item in answer.json()["data"]])
 
     def classify(base: str) -> list[dict[str, object]]:
-        answer = httpx.post(f"{base}/v1/classify", json={"image": COFFEE, "top_k": 3}, timeout=60)
+        answer = httpx.post(f"{base}/v1/classify", json={"image": COFFEE, "top_k": 3}, timeout=600)
         assert answer.status_code == 200, answer.text
         return list(answer.json()["predictions"])
 

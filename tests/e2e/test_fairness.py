@@ -36,7 +36,7 @@ def server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def test_a_light_key_is_served_throughout_another_keys_flood(
     server: ServerProcess, report: Callable[[str], None]
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, timeout=600) as http:
         heavy, light = user_key(http, ADMIN, "heavy"), user_key(http, ADMIN, "light")
 
         def light_call(i: int) -> tuple[int, float]:
@@ -49,7 +49,7 @@ def test_a_light_key_is_served_throughout_another_keys_flood(
         heavy_codes: Counter[int] = Counter()
 
         def flood(worker: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=60) as own:
+            with httpx.Client(base_url=server.url, timeout=600) as own:
                 n = 0
                 while not stop.is_set():
                     body = {"model": MODEL, "input": [f"heavy {worker} {n} {j} words" for j in range(256)]}

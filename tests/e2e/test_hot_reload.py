@@ -82,7 +82,7 @@ def test_load_and_unload_a_version_under_traffic(data_dir: Path, tmp_path: Path)
             statuses: Counter[int] = Counter()
             stop = asyncio.Event()
             headers = {"Authorization": f"Bearer {ADMIN}"}
-            async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=headers) as client:
+            async with httpx.AsyncClient(base_url=server.url, timeout=600, headers=headers) as client:
 
                 async def traffic(path: str, body: dict[str, object]) -> None:
                     while not stop.is_set():

@@ -27,7 +27,7 @@ def metric(text: str, name: str) -> float:
 
 async def fire(url: str, bodies: Sequence[Mapping[str, object]]) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(bodies))
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
         return await asyncio.gather(*(client.post("/v1/embeddings", json=b) for b in bodies))
 
 
@@ -93,7 +93,7 @@ def test_graceful_stop_finishes_accepted_requests(data_dir: Path) -> None:
 
 def test_inference_runs_off_the_event_loop(server: ServerProcess) -> None:
     async def scenario() -> tuple[int, bool]:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=600) as client:
             big = asyncio.ensure_future(
                 client.post("/v1/embeddings", json={"model": MODEL, "input": [f"busy {i}" for i in range(1024)]})
             )
@@ -150,6 +150,6 @@ def test_client_disconnect_drops_its_queued_work(data_dir: Path) -> None:
         metrics_after_first = asyncio.run(scenario())
         # had the abandoned request stayed queued, its inputs would still be waiting here
         assert metric(metrics_after_first, "aiserve_queue_depth") == 0
-        follow_up = httpx.post(f"{server.url}/v1/embeddings", json={"model": MODEL, "input": "after"}, timeout=60)
+        follow_up = httpx.post(f"{server.url}/v1/embeddings", json={"model": MODEL, "input": "after"}, timeout=600)
         assert follow_up.status_code == 200  # served in turn: anything abandoned but still queued would run first
         assert inputs_run() - before == 1024 + 1, "the abandoned request's inputs ran"

@@ -66,7 +66,9 @@ def test_one_limit_one_ledger_and_one_revocation_across_three_replicas(
     body = {"model": "all-minilm-l6-v2", "input": "a short sentence"}
 
     def send(url: str) -> httpx.Response:
-        return httpx.post(f"{url}/v1/embeddings", json=body, headers={"Authorization": f"Bearer {limited}"}, timeout=60)
+        return httpx.post(
+            f"{url}/v1/embeddings", json=body, headers={"Authorization": f"Bearer {limited}"}, timeout=600
+        )
 
     with ThreadPoolExecutor(12) as pool:
         answers = list(pool.map(send, [next(urls) for _ in range(1000)]))

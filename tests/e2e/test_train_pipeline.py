@@ -99,7 +99,7 @@ def test_digits_from_folder_to_api(tmp_path: Path, report: Callable[[str], None]
         served = json.loads((tmp_path / "served" / "report.json").read_text())
         assert served["metrics"]["accuracy"] == pytest.approx(int8["accuracy"])
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
 
             def classify(model: str, path: Path) -> tuple[str, str]:
                 image = base64.b64encode(path.read_bytes()).decode()
