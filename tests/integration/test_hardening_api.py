@@ -154,6 +154,10 @@ def test_limits_past_a_database_column_are_refused(make_settings: MakeSettings, 
         assert client.patch(f"/v1/admin/keys/{made['id']}/limits", json=huge).status_code == 422
         assert client.patch("/v1/admin/users/big/limits", json={"requests_per_minute": 10**16}).status_code == 422
         assert client.patch("/v1/admin/users/big/limits", json={"requests_per_minut": 5}).status_code == 422
+        # found by the fuzzer: "²" is a digit to str.isdigit but not to int(), and was a 500
+        for route in ("/v1/admin/keys/%C2%B2", "/v1/admin/keys/%D9%A3"):
+            assert client.delete(route).status_code == 404
+            assert client.patch(f"{route}/limits", json={}).status_code == 404
         assert client.get("/ready").status_code == 200
 
 

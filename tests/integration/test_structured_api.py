@@ -480,6 +480,7 @@ HOSTILE: list[tuple[str, dict[str, Any], int, str | None]] = [
     ),  # fmt: skip
     ("logit-bias-1025", {"logit_bias": {str(i): 1 for i in range(1025)}}, 400, "logit_bias"),
     ("logit-bias-not-a-token", {"logit_bias": {"hello": 1}}, 400, "logit_bias"),
+    ("logit-bias-superscript", {"logit_bias": {"\u00b2": 1}}, 400, "logit_bias"),  # a digit to str.isdigit only
     ("logit-bias-200", {"logit_bias": {"5": 200}}, 400, "logit_bias"),
     ("top-logprobs-21", {"logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
     (

@@ -42,7 +42,7 @@ def upstream(value: str) -> str:
     if bracketed:
         host = host[1:-1]
     valid_host = _is_address(host) if bracketed or host[:1].isdigit() else bool(_HOST.fullmatch(host))
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not valid_host:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536 or not valid_host:
         raise ValueError(f"--upstream must be host:port (a name or an IP address), not {value!r}")
     return value
 

@@ -29,7 +29,7 @@ def next_version(models_dir: Path, model_id: str) -> str:
         int(version)
         for path in (models_dir.iterdir() if models_dir.is_dir() else ())
         for name, _, version in [path.name.partition("@")]
-        if name.lower() == model_id.lower() and version.isdigit()
+        if name.lower() == model_id.lower() and version.isascii() and version.isdigit()
     ]
     return str(max(taken, default=0) + 1)
 

@@ -84,7 +84,7 @@ class _Answer:
 def _logit_bias(request: SamplingFields) -> tuple[tuple[int, float], ...]:
     pairs = []
     for key, bias in (request.logit_bias or {}).items():
-        if not key.isdigit() or len(key) > 9:
+        if not (key.isascii() and key.isdigit()) or len(key) > 9:
             raise InvalidInput(f"'logit_bias' keys are token ids; '{key[:20]}' is not one.", param="logit_bias")
         if not -100 <= bias <= 100:
             raise InvalidInput("'logit_bias' values go from -100 to 100.", param="logit_bias")

@@ -76,7 +76,7 @@ async def list_keys(session: AsyncSession, *, user: User | None = None) -> Seque
 
 async def find_key(session: AsyncSession, *, key: str) -> ApiKey:
     """A key named by its id or its prefix (with its user); `NotFound` if there is none."""
-    by_id = key.isdigit() and len(key) <= 18  # an id fits the column's 64 bits; longer digits are no key of ours
+    by_id = key.isascii() and key.isdigit() and len(key) <= 18  # 64 bits; "²" is a digit to Python, not to int()
     named = ApiKey.id == int(key) if by_id else ApiKey.prefix == key
     row = await session.scalar(select(ApiKey).options(selectinload(ApiKey.user)).where(named))
     if row is None:
