@@ -118,7 +118,7 @@ class SamplingFields(_Strict):
     """Divides the positive logits (multiplies the negative) of tokens in the prompt or answer. An extension."""
     logit_bias: dict[str, float] | None = Field(default=None, max_length=1024)
     """Token id (as a string) to a bias from -100 to 100, added to its logit."""
-    seed: int | None = Field(default=None, ge=-(2**63), lt=2**64)
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     """Makes sampling repeatable."""
     stop: str | list[str] | None = None
     """Up to 4 strings that end the answer (not included in it)."""
