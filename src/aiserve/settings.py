@@ -132,8 +132,35 @@ class CatalogModel(_Group):
     """One line for `aiserve models list`."""
 
 
+class ChatImageSettings(_Group):
+    """Images in chat (`image_url` parts, Responses `input_image` items, Messages `image` blocks)."""
+
+    vision_model: str | None = "efficientnet-lite0"
+    """The catalogue model (id, `id@version` or alias) that sees images for a chat model without vision: any image
+    classifier, the ImageNet one by default or one trained with `aiserve train`. Its description of each image goes
+    into the prompt, clearly marked. Unset: images are refused (400)."""
+    max_per_request: int = Field(default=8, ge=0, le=64)
+    """Images in one request at most (400 past it)."""
+    max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    """Largest image, decoded or fetched (413 past it)."""
+    fetch: bool = False
+    """Fetch `http(s)://` image URLs. Off: only data URLs and base64 images are taken (400 naming the field)."""
+    fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """Time to fetch one image, connecting included."""
+    fetch_private: bool = False
+    """Also fetch from private, loopback, link-local and other non-public addresses. Off, such URLs are refused
+    whatever name they are given under, so a request cannot make the server probe its own network."""
+
+
+class ResponsesSettings(_Group):
+    """`/v1/responses`: responses kept for `previous_response_id` and `GET /v1/responses/{id}`."""
+
+    ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    """How long a stored response is kept (30 days, as OpenAI keeps them)."""
+
+
 class ChatSettings(_Group):
-    """Settings for `/v1/chat/completions`, `/v1/completions` and `/v1/chat`."""
+    """Settings for `/v1/chat/completions`, `/v1/completions`, `/v1/responses`, `/v1/messages` and `/v1/chat`."""
 
     default_max_tokens: int = Field(default=256, ge=1)
     """Tokens generated when the request does not say."""
@@ -142,14 +169,19 @@ class ChatSettings(_Group):
     slots: int = Field(default=0, ge=0, le=64)
     """Answers decoded together per chat model, one token each per forward pass; each holds its own key/value
     cache of the model's context window. 0 lets the runtime choose: 8, or 64 for transformers on a GPU."""
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    """Largest body of a chat or completion request (413 past it, before it is read): far more than any context
-    window holds, far less than `server.max_body_bytes`, so parsing a hostile conversation cannot hold the server."""
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """Largest body of a chat or completion request (413 past it, before it is read): room for a few photos as data
+    URLs and far more text than any context window holds, yet half of `server.max_body_bytes`, so parsing a
+    hostile conversation cannot hold the server."""
     max_messages: int = Field(default=1024, ge=1)
     """Messages in one conversation at most; more are refused (400) before any templating or tokenising."""
     max_chars_per_token: int = Field(default=16, ge=1)
     """A prompt longer than the model's context window times this many characters cannot fit and is refused (400)
     at once, before it reaches the model's thread (a token is rarely more than a few characters)."""
+    images: ChatImageSettings = Field(default_factory=ChatImageSettings)
+    """Images in chat: the vision model that sees them for a text-only chat model, limits, URL fetching."""
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
+    """Stored responses of `/v1/responses`."""
 
 
 class ModelsSettings(_Group):

@@ -15,7 +15,8 @@ from aiserve.errors import AiserveError, Forbidden, Unauthenticated
 
 
 class AuthMiddleware:
-    """401 (with `WWW-Authenticate: Bearer`) without a valid key, 403 without the route's scope."""
+    """401 (with `WWW-Authenticate: Bearer`) without a valid key (`Authorization: Bearer` or `x-api-key`), 403
+    without the route's scope."""
 
     def __init__(self, app: ASGIApp, *, authenticator: KeyAuthenticator | None) -> None:
         self.app = app
@@ -32,27 +33,31 @@ class AuthMiddleware:
             return
         if self.authenticator is None:
             closed = Forbidden("The admin routes are closed while authentication is off (auth.enabled = false).")
-            await error_response(closed)(scope, receive, send)
+            await error_response(closed, api=record.policy.api)(scope, receive, send)
             return
         try:
             principal = await self.authenticator.authenticate(_bearer(scope))
         except AiserveError as exc:  # the key store is away: 503 with Retry-After, never a bare 500
-            await error_response(exc)(scope, receive, send)
+            await error_response(exc, api=record.policy.api)(scope, receive, send)
             return
         if principal is None:
-            await error_response(Unauthenticated("Invalid API key"))(scope, receive, send)
+            await error_response(Unauthenticated("Invalid API key"), api=record.policy.api)(scope, receive, send)
             return
         if not principal.allows(needed):
             refusal = Forbidden(f"This API key lacks the '{needed}' scope that this route needs.")
-            await error_response(refusal)(scope, receive, send)
+            await error_response(refusal, api=record.policy.api)(scope, receive, send)
             return
         record.principal = principal
         await self.app(scope, receive, send)
 
 
 def _bearer(scope: Scope) -> str:
+    """The key: `Authorization: Bearer <key>`, or `x-api-key: <key>` as Anthropic's clients send it."""
+    other = ""
     for name, value in scope["headers"]:
         if name == b"authorization":
             kind, _, key = value.decode("latin-1").partition(" ")
             return key.strip() if kind.lower() == "bearer" else ""
-    return ""
+        if name == b"x-api-key":
+            other = value.decode("latin-1").strip()
+    return other

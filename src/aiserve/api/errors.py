@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from aiserve.api.policy import Api
 from aiserve.api.record import record_of
 from aiserve.errors import (
     AiserveError,
@@ -104,18 +105,38 @@ def status_and_type(exc: AiserveError) -> tuple[int, str]:
     return 500, "server_error"
 
 
-def error_object(exc: AiserveError) -> dict[str, Any]:
-    """OpenAI's error object for `exc`; also what a stream sends when it fails after its first byte."""
-    _, type_ = status_and_type(exc)
+ANTHROPIC_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+"""HTTP status → Anthropic's error type, for the routes that follow Anthropic's conventions."""
+
+
+def error_object(exc: AiserveError, api: Api = "openai") -> dict[str, Any]:
+    """The error object for `exc` in the route's API family (OpenAI's unless it is `anthropic`); also what a stream
+    sends when it fails after its first byte."""
+    status, type_ = status_and_type(exc)
+    if api == "anthropic":
+        kind = ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": exc.message}}
     return {"error": {"message": exc.message, "type": type_, "param": exc.param, "code": exc.code}}
 
 
-def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None) -> Response:
-    """The envelope `{"error": {message, type, param, code}, "detail": ...}` for `exc`, with `Retry-After` when it
-    carries one; `headers` adds others (rate-limit state, `Connection: close`)."""
+def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None, api: Api = "openai") -> Response:
+    """The envelope `{"error": {message, type, param, code}, "detail": ...}` for `exc` (Anthropic's
+    `{"type": "error", "error": {type, message}}` on its routes), with `Retry-After` when it carries one; `headers`
+    adds others (rate-limit state, `Connection: close`)."""
     status, _ = status_and_type(exc)
-    body = error_object(exc)
-    body["detail"] = getattr(exc, "errors", None) or exc.message
+    body = error_object(exc, api)
+    if api != "anthropic":
+        body["detail"] = getattr(exc, "errors", None) or exc.message
     extra = dict(_EXTRA_HEADERS.get(type(exc), {}))
     if exc.retry_after is not None:
         extra["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
@@ -124,9 +145,10 @@ def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None) 
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=extra or None)
 
 
-def from_validation(errors: list[dict[str, Any]], *, openai: bool = False) -> InvalidInput:
-    """A request body that FastAPI or pydantic refused, as the domain error that says why (`InvalidParameter` on a
-    route that answers as OpenAI does). A field the schema does not know is named as unsupported."""
+def from_validation(errors: list[dict[str, Any]], *, api: Api = "aiserve") -> InvalidInput:
+    """A request body that FastAPI or pydantic refused, as the domain error that says why (`InvalidParameter`, a
+    400, on a route that answers as OpenAI or Anthropic do). A field the schema does not know is named as
+    unsupported."""
     first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     if first.get("type") == "json_invalid":
         reason = first.get("ctx", {}).get("error", first["msg"])
@@ -134,7 +156,7 @@ def from_validation(errors: list[dict[str, Any]], *, openai: bool = False) -> In
     where = ".".join(str(part) for part in first.get("loc", []) if part != "body") or "body"
     reason = "not a field this server knows (it refuses what it would otherwise ignore)"
     message = f"{where}: {reason if first.get('type') == 'extra_forbidden' else first['msg']}"
-    return (InvalidParameter if openai else SchemaViolation)(message, param=where, errors=errors)
+    return (SchemaViolation if api == "aiserve" else InvalidParameter)(message, param=where, errors=errors)
 
 
 def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:
@@ -152,27 +174,32 @@ def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:
     return InvalidInput(str(exc.detail))
 
 
-async def _on_domain_error(_: Request, exc: Exception) -> Response:
+def _api(request: Request) -> Api:
+    return record_of(request.scope).policy.api
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AiserveError)
-    return error_response(exc)
+    return error_response(exc, api=_api(request))
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # the client's own input is not echoed back: it may be huge, or bytes that are not text
     errors = [{k: v for k, v in error.items() if k != "input"} for error in exc.errors()]
-    return error_response(from_validation(jsonable_encoder(errors), openai=record_of(request.scope).policy.openai))
+    api = _api(request)
+    return error_response(from_validation(jsonable_encoder(errors), api=api), api=api)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(from_http(request, exc), headers=headers)
+    return error_response(from_http(request, exc), headers=headers, api=_api(request))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(AiserveError("Internal server error."))
+    return error_response(AiserveError("Internal server error."), api=_api(request))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiserve.api.drain import Drain
 from aiserve.api.errors import error_response
-from aiserve.api.policy import PolicyTable
+from aiserve.api.policy import Api, PolicyTable
 from aiserve.api.record import RequestRecord
 from aiserve.errors import AiserveError, PayloadTooLarge, ShuttingDown
 from aiserve.observability.metrics import Metrics
@@ -95,7 +95,7 @@ class RequestContextMiddleware:
 
         if self.drain.draining and scope["path"] not in self.drain.exempt:
             message = "The server is shutting down; try again (another replica will answer)."
-            await _answer(ShuttingDown(message, retry_after=1.0), send_with_headers)
+            await _answer(ShuttingDown(message, retry_after=1.0), send_with_headers, policy.api)
             self._report(record, started)
             return
         self.drain.in_flight += 1
@@ -104,7 +104,7 @@ class RequestContextMiddleware:
             length = _content_length(scope)
             if length is not None and length > limit:
                 too_large = PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
-                await _answer(too_large, send_with_headers)
+                await _answer(too_large, send_with_headers, policy.api)
             else:
                 await self.app(scope, self._limited(receive, limit), send_with_headers)
         finally:
@@ -164,9 +164,9 @@ def _log(record: RequestRecord) -> None:
     access_log.info("%s %s %d %.1f ms", record.method, record.route, record.status, latency_ms, extra=fields)
 
 
-async def _answer(exc: AiserveError, send: Send) -> None:
+async def _answer(exc: AiserveError, send: Send, api: Api) -> None:
     """Answer with `exc` before the app has seen the request (its body is not read, so the connection closes)."""
-    await error_response(exc, headers={"Connection": "close"})({"type": "http"}, _no_receive, send)
+    await error_response(exc, headers={"Connection": "close"}, api=api)({"type": "http"}, _no_receive, send)
 
 
 async def _no_receive() -> Message:

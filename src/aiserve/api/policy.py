@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
@@ -20,6 +20,9 @@ from starlette.types import Scope
 from aiserve.protocol.keys import Scope as KeyScope
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+Api = Literal["aiserve", "openai", "anthropic"]
+"""The API family whose conventions a route follows."""
 
 _ATTRIBUTE = "__aiserve_policy__"
 
@@ -47,9 +50,9 @@ class RoutePolicy:
     prompt: bool = False
     """Its body is a prompt for a language model: held to `models.chat.max_body_bytes`, far below the general
     limit, so an oversized conversation is refused before it is read or parsed."""
-    openai: bool = False
-    """It follows OpenAI's conventions: a body outside its schema is answered 400, as OpenAI answers it (other
-    routes answer FastAPI's 422)."""
+    api: Api = "aiserve"
+    """Whose conventions it follows. `openai` and `anthropic`: a body outside its schema is answered 400, as those
+    APIs answer it (aiserve's own routes answer FastAPI's 422); `anthropic`: errors take Anthropic's shape."""
 
     @property
     def metered(self) -> bool:
@@ -68,10 +71,10 @@ DENY_BY_DEFAULT = RoutePolicy(scope="inference")
 
 
 def policy(
-    scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False, openai: bool = False
+    scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False, api: Api = "aiserve"
 ) -> Callable[[F], F]:
     """Declare a route's policy: `@policy("inference", Metering.TOKENS)` under `@router.post(...)`."""
-    chosen = RoutePolicy(scope, metering, prompt, openai)
+    chosen = RoutePolicy(scope, metering, prompt, api)
 
     def declare(endpoint: F) -> F:
         setattr(endpoint, _ATTRIBUTE, chosen)

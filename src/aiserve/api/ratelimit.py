@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aiserve.api.errors import error_response
+from aiserve.api.policy import Api
 from aiserve.api.record import RequestRecord, record_of
 from aiserve.auth.principal import Principal
 from aiserve.errors import InvalidInput, QuotaExceeded, RateLimited, Unavailable
@@ -71,11 +72,11 @@ class RateLimitMiddleware:
             await self._seed(principal.key_id, plan, now)
             verdict = await self.limiter.acquire(plan.limits, lease=ticket.lease)
         except Unavailable as exc:  # the shared store is away and the operator chose to fail closed
-            await error_response(exc)(scope, receive, send)
+            await error_response(exc, api=record.policy.api)(scope, receive, send)
             return
         named = _headers(verdict)
         if verdict.refusal is not None:
-            await _refuse(verdict.refusal, named)(scope, receive, send)
+            await _refuse(verdict.refusal, named, record.policy.api)(scope, receive, send)
             return
         if plan.reservation(1):
             record.reserver = ticket.reserve
@@ -174,8 +175,8 @@ def _refusal(refusal: Decision) -> RateLimited:
     return RateLimited(message, limit=refusal.name, retry_after=wait)
 
 
-def _refuse(refusal: Decision, headers: dict[str, str]) -> Response:
-    return error_response(_refusal(refusal), headers=headers)
+def _refuse(refusal: Decision, headers: dict[str, str], api: Api) -> Response:
+    return error_response(_refusal(refusal), headers=headers, api=api)
 
 
 def _headers(verdict: Verdict) -> dict[str, str]:
@@ -206,12 +207,13 @@ class AddressLimitMiddleware:
         try:
             verdict = await self.limiter.acquire([limit], lease=uuid.uuid4().hex)
         except Unavailable as exc:
-            await error_response(exc)(scope, receive, send)
+            await error_response(exc, api=record_of(scope).policy.api)(scope, receive, send)
             return
         refusal = verdict.refusal
         if refusal is not None:
             wait = max(1, math.ceil(refusal.retry_after_s))
             message = f"Too many requests from your address: {self.per_minute} per minute. Try again in {wait} s."
-            await error_response(RateLimited(message, limit="requests", retry_after=wait))(scope, receive, send)
+            limited = RateLimited(message, limit="requests", retry_after=wait)
+            await error_response(limited, api=record_of(scope).policy.api)(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -79,10 +79,10 @@ class Engine:
 
     async def count_tokens(self, model_id: str, items: Sequence[Any]) -> list[int] | None:
         """The tokens each input would take on `model_id`, where its runtime counts them (off the event loop)."""
-        batcher = self._batchers.get(model_id)
-        if batcher is None:
+        runner = self._batchers.get(model_id) or self._generators.get(model_id)
+        if runner is None:
             return None
-        return await asyncio.to_thread(batcher.backend.count_tokens, list(items))
+        return await asyncio.to_thread(runner.backend.count_tokens, list(items))
 
     async def close(self, drain_s: float = 10.0) -> None:
         """Stop every model."""

@@ -102,6 +102,8 @@ class Finished:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    stop_sequence: str | None = None
+    """The stop string that ended the answer, when one did."""
 
 
 Event = Piece | Finished

@@ -48,11 +48,14 @@ class Letters(SteppedBackend):
     def detokenize(self, tokens: list[int]) -> str:
         return "".join(chr(96 + t) for t in tokens)
 
+    def encode(self, text: str) -> list[int]:
+        return [ord(c) - 96 for c in text]
+
     def tokenize(self, request: GenerationRequest) -> list[int]:
         prompt = self.prompt_of(request)
         if prompt == "too long":
             raise InvalidInput("too long", param="max_tokens")
-        return [ord(c) - 96 for c in prompt]
+        return self.encode(prompt)
 
     def begin(
         self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
@@ -171,7 +174,7 @@ def test_text_is_held_back_while_it_could_begin_a_stop_string() -> None:
     pieces = list(backend.generate(ask("abcabd", stop=("abd",)), lambda: False))
     # "ab" after "abc" could have begun "abd": it is never sent, and the answer ends before the stop string
     assert text(pieces) == "abc"
-    assert pieces[-1] == Finished("stop", 6, 6)
+    assert pieces[-1] == Finished("stop", 6, 6, "abd")
 
 
 def test_max_tokens_ends_with_length() -> None:

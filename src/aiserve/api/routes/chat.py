@@ -38,7 +38,7 @@ def _chunks_of(model: type[ChatCompletionChunk | Completion]) -> dict[str, str]:
 @router.post("/chat/completions", operation_id="chat-completions", response_model=ChatCompletion,
              responses=_streamed(_chunks_of(ChatCompletionChunk),
                                  "With `stream`: one `ChatCompletionChunk` per event, then `[DONE]`."))  # fmt: skip
-@policy("inference", Metering.TOKENS, prompt=True, openai=True)
+@policy("inference", Metering.TOKENS, prompt=True, api="openai")
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, record: RecordDep, services: ServicesDep
 ) -> Response:
@@ -54,7 +54,7 @@ async def chat_completions(
     response_model=Completion,
     responses=_streamed(_chunks_of(Completion), "With `stream`: one `Completion` chunk per event, then `[DONE]`."),
 )
-@policy("inference", Metering.TOKENS, prompt=True, openai=True)
+@policy("inference", Metering.TOKENS, prompt=True, api="openai")
 async def completions(body: CompletionRequest, request: Request, record: RecordDep, services: ServicesDep) -> Response:
     """OpenAI-compatible text completion of `prompt`, streamed when `stream` is true."""
     if body.stream:

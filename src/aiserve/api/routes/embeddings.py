@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["embeddings"])
 
 
 @router.post("/embeddings", operation_id="embeddings-create", response_model=EmbeddingResponse)
-@policy("inference", Metering.TOKENS, openai=True)
+@policy("inference", Metering.TOKENS, api="openai")
 async def embeddings(body: EmbeddingRequest, request: Request, record: RecordDep, services: ServicesDep) -> Response:
     """Embed a string or a list of strings."""
     return array_response(await cancel_on_disconnect(request, services.embeddings.create(body, record)), record)

@@ -72,6 +72,10 @@ class GenerationBackend(Runtime, ABC):
         """The text the model continues: the chat template applied to the messages, or the plain prompt."""
         return self.chat_prompt(request.messages, request.tools) if request.messages else request.prompt
 
+    def count_tokens(self, items: Sequence[GenerationRequest]) -> list[int] | None:  # noqa: ARG002 - some count
+        """The tokens each request's prompt takes, chat template included, where this runtime counts them."""
+        return None
+
     def constrain(self, request: GenerationRequest) -> Constraint | None:
         """The matcher that holds the answer to `request.grammar`; this runtime cannot, so a grammar is refused."""
         if request.grammar is None:
@@ -93,6 +97,8 @@ class Decoding:
     """One per answer token, when they were asked for."""
     sent: str = ""
     finish: str | None = None
+    stop_sequence: str | None = None
+    """The stop string that ended it, if one did."""
     _pieces: list[tuple[str, int]] = field(default_factory=list)
     """Text not yet taken, each with the answer tokens chosen when it was produced."""
     _given: int = 0
@@ -107,7 +113,7 @@ class Decoding:
             events.append(Piece(text, self.prompt_tokens, tokens, logprobs))
         self._pieces.clear()
         if self.finish is not None:
-            events.append(Finished(self.finish, self.prompt_tokens, len(self.tokens)))
+            events.append(Finished(self.finish, self.prompt_tokens, len(self.tokens), self.stop_sequence))
         return events
 
 
@@ -131,9 +137,35 @@ class SteppedBackend(GenerationBackend):
     """The vocabulary for constrained decoding, set at load by a runtime that supports it."""
 
     @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """The tokens of a templated prompt (safe on any thread when `tokenizes_anywhere`)."""
+
+    context_window: int = 0
+    """Prompt and answer tokens at most."""
+
     def tokenize(self, request: GenerationRequest) -> list[int]:
         """The prompt's tokens (chat template applied), checked against the context window with `max_tokens`
         (`InvalidInput` when it does not fit or is empty)."""
+        params = request.params
+        tokens = self.encode(self.prompt_of(request))
+        if not tokens:
+            raise InvalidInput("The prompt is empty.", param="prompt")
+        if len(tokens) + params.max_tokens > self.context_window:
+            raise InvalidInput(
+                f"The prompt has {len(tokens)} tokens and max_tokens is {params.max_tokens}: "
+                f"{len(tokens) + params.max_tokens} is more than the model's context window of "
+                f"{self.context_window} tokens.",
+                param="max_tokens",
+            )
+        return tokens
+
+    def count_tokens(self, items: Sequence[GenerationRequest]) -> list[int] | None:
+        """The tokens each request's prompt takes, chat template included (off the model's thread)."""
+        return [len(self.count_encode(self.prompt_of(request))) for request in items]
+
+    def count_encode(self, text: str) -> list[int]:
+        """`encode` for counting, off the model's thread (a runtime whose tokenizer is not thread-safe overrides)."""
+        return self.encode(text)
 
     @abstractmethod
     def begin(
@@ -207,7 +239,7 @@ class SteppedBackend(GenerationBackend):
         sequence.sampler.chosen(token)
         text = self.detokenize(sequence.tokens)
         safe = len(text) - _held_back(text, params.stop)
-        cut = _first_stop(text, params.stop)
+        cut, sequence.stop_sequence = _first_stop(text, params.stop)
         if cut is not None:
             text, safe, sequence.finish = text[:cut], cut, "stop"
         elif constraint is not None and constraint.done:
@@ -240,9 +272,10 @@ class SteppedBackend(GenerationBackend):
             self.end(sequence)
 
 
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    found = [i for s in stops if (i := text.find(s)) >= 0]
-    return min(found) if found else None
+def _first_stop(text: str, stops: tuple[str, ...]) -> tuple[int | None, str | None]:
+    """Where the first stop string in `text` begins, and which one it is."""
+    found = [(i, s) for s in stops if (i := text.find(s)) >= 0]
+    return min(found) if found else (None, None)
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:

@@ -21,7 +21,6 @@ from aiserve.engine.backends.generative import Decoding, SteppedBackend
 from aiserve.engine.backends.grammar import Constraint, Grammars
 from aiserve.engine.backends.options import ChatOptions
 from aiserve.engine.protocol import GenerationRequest, Message
-from aiserve.errors import InvalidInput
 
 
 @dataclass(slots=True)
@@ -50,6 +49,7 @@ class LlamaCppBackend(SteppedBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.opts = LlamaCppOptions.parse(options, model=model_dir.name)
+        self.context_window = self.opts.context_window
         self.max_running = self.opts.slots or 8
         self._llm: Any = None
         self._ctx: Any = None
@@ -116,19 +116,9 @@ class LlamaCppBackend(SteppedBackend):
 
     tokenizes_anywhere = True  # llama.cpp's tokenizer only reads the vocabulary
 
-    def tokenize(self, request: GenerationRequest) -> list[int]:
-        """The templated prompt's tokens, checked against the window."""
-        params = request.params
-        tokens: list[int] = self._llm.tokenize(self.prompt_of(request).encode(), add_bos=False, special=True)
-        if not tokens:
-            raise InvalidInput("The prompt is empty.", param="prompt")
-        if len(tokens) + params.max_tokens > self.opts.context_window:
-            raise InvalidInput(
-                f"The prompt has {len(tokens)} tokens and max_tokens is {params.max_tokens}: "
-                f"{len(tokens) + params.max_tokens} is more than the model's context window of "
-                f"{self.opts.context_window} tokens.",
-                param="max_tokens",
-            )
+    def encode(self, text: str) -> list[int]:
+        """The tokens of a templated prompt."""
+        tokens: list[int] = self._llm.tokenize(text.encode(), add_bos=False, special=True)
         return tokens
 
     def begin(

@@ -3,6 +3,7 @@ answers decoded together (iteration-level batching)."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,7 +14,6 @@ from aiserve.engine.backends.generative import Decoding, SteppedBackend
 from aiserve.engine.backends.grammar import Constraint, Grammars
 from aiserve.engine.backends.options import ChatOptions
 from aiserve.engine.protocol import GenerationRequest, Message
-from aiserve.errors import InvalidInput
 
 
 class TransformersOptions(ChatOptions):
@@ -39,9 +39,12 @@ class TransformersBackend(SteppedBackend):
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
         self.opts = TransformersOptions.parse(options, model=model_dir.name)
+        self.context_window = self.opts.context_window
         self.max_running = self.opts.slots or (64 if self.device == "cuda" else 8)
         self._model: Any = None
         self._tokenizer: Any = None
+        self._counting: Any = None
+        self._counting_lock = threading.Lock()
         self._template: ChatTemplate | None = None
         self._rows: Any = None
         self._running: list[Decoding] = []
@@ -57,6 +60,7 @@ class TransformersBackend(SteppedBackend):
         hf: Any = transformers
         torch.set_num_threads(self.threads)
         self._tokenizer = hf.AutoTokenizer.from_pretrained(self.model_dir)
+        self._counting = hf.AutoTokenizer.from_pretrained(self.model_dir)
         cuda = self.device == "cuda"
         dtype = getattr(torch, self.opts.dtype)
         config = hf.AutoConfig.from_pretrained(self.model_dir)
@@ -84,7 +88,7 @@ class TransformersBackend(SteppedBackend):
 
     def unload(self) -> None:
         """Drop the model and its cache."""
-        self._model = self._tokenizer = self._rows = None
+        self._model = self._tokenizer = self._counting = self._rows = None
 
     def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The tokenizer's chat template, with the assistant's turn opened."""
@@ -96,20 +100,16 @@ class TransformersBackend(SteppedBackend):
         text: str = self._tokenizer.decode(tokens, skip_special_tokens=True)
         return text
 
-    def tokenize(self, request: GenerationRequest) -> list[int]:
-        """The templated prompt's tokens, checked against the window (on the model's thread: a fast tokenizer's
-        settings are not safe to share between threads)."""
-        params = request.params
-        ids: list[int] = self._tokenizer(self.prompt_of(request), add_special_tokens=False).input_ids
-        if not ids:
-            raise InvalidInput("The prompt is empty.", param="prompt")
-        if len(ids) + params.max_tokens > self.opts.context_window:
-            raise InvalidInput(
-                f"The prompt has {len(ids)} tokens and max_tokens is {params.max_tokens}: "
-                f"{len(ids) + params.max_tokens} is more than the model's context window of "
-                f"{self.opts.context_window} tokens.",
-                param="max_tokens",
-            )
+    def encode(self, text: str) -> list[int]:
+        """The tokens of a templated prompt (on the model's thread: a fast tokenizer's settings are not safe to
+        share between threads)."""
+        ids: list[int] = self._tokenizer(text, add_special_tokens=False).input_ids
+        return ids
+
+    def count_encode(self, text: str) -> list[int]:
+        """`encode` off the model's thread, on a tokenizer of its own."""
+        with self._counting_lock:
+            ids: list[int] = self._counting(text, add_special_tokens=False).input_ids
         return ids
 
     def begin(
