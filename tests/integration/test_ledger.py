@@ -37,7 +37,9 @@ async def engine(server: PostgresServer, tmp_path: Path) -> AsyncIterator[AsyncE
     await migrate(made)
     yield made
     async with made.begin() as conn:
-        await conn.execute(text("DROP TABLE usage_events, api_keys, users, model_aliases, alembic_version"))
+        await conn.execute(
+            text("DROP TABLE usage_events, api_keys, users, model_aliases, stored_responses, alembic_version")
+        )
     await made.dispose()
 
 

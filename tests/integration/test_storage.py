@@ -41,7 +41,9 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     yield made
     if request.param == "postgresql":
         async with made.begin() as conn:
-            await conn.execute(text("DROP TABLE usage_events, api_keys, users, model_aliases, alembic_version"))
+            await conn.execute(
+                text("DROP TABLE usage_events, api_keys, users, model_aliases, stored_responses, alembic_version")
+            )
     await made.dispose()
 
 

@@ -32,7 +32,9 @@ class RequestRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     images: int = 0
-    """Images classified (bad ones in a batch do not count)."""
+    """Images classified (bad ones in a batch do not count), or seen by the vision model for a chat model."""
+    vision_model: str = ""
+    """The `id@version` of the vision model that saw a chat request's images."""
     end_user: str = ""
     """The end user the caller named in the body (`user`, `safety_identifier`)."""
     queue_s: float | None = None
@@ -65,10 +67,13 @@ class RequestRecord:
         self.queue_s, self.inference_s = queue_s, inference_s
 
     def timing_headers(self) -> dict[str, str]:
-        """`x-queue-time` and `x-inference-time` (ms), once a model has run."""
-        if self.queue_s is None or self.inference_s is None:
-            return {}
-        return {"x-queue-time": f"{self.queue_s * 1000:.2f}", "x-inference-time": f"{self.inference_s * 1000:.2f}"}
+        """`x-queue-time` and `x-inference-time` (ms), once a model has run, and `x-vision-model` when one saw the
+        request's images."""
+        headers = {"x-vision-model": self.vision_model} if self.vision_model else {}
+        if self.queue_s is not None and self.inference_s is not None:
+            headers["x-queue-time"] = f"{self.queue_s * 1000:.2f}"
+            headers["x-inference-time"] = f"{self.inference_s * 1000:.2f}"
+        return headers
 
     def attach(self, scope: Scope) -> RequestRecord:
         """Keep this record in the request's scope."""

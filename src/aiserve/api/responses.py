@@ -42,10 +42,11 @@ def _fields(value: object) -> dict[str, object]:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def model_stream(chunks: AsyncGenerator[BaseModel, None]) -> StreamingResponse:
+def model_stream(chunks: AsyncGenerator[BaseModel, None], record: RequestRecord | None = None) -> StreamingResponse:
     """One `data: <json>` event per chunk, then `data: [DONE]`; a failure after the first byte becomes an error
-    event (the status is sent already)."""
-    return StreamingResponse(_events(chunks, model_event), media_type="text/event-stream", headers=STREAM_HEADERS)
+    event (the status is sent already). The record's headers known when it starts (`x-vision-model`) go with it."""
+    headers = {**STREAM_HEADERS, **(record.timing_headers() if record else {})}
+    return StreamingResponse(_events(chunks, model_event), media_type="text/event-stream", headers=headers)
 
 
 def text_stream(pieces: AsyncGenerator[str, None]) -> StreamingResponse:

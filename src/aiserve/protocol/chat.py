@@ -3,6 +3,7 @@ out)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,9 +26,28 @@ class TextPart(_Strict):
     """A text part of a message's content."""
 
     type: Literal["text"] = "text"
-    """Only text parts are understood."""
     text: str
     """The text."""
+
+
+class ImageUrl(_Strict):
+    """Where an image is: a `data:image/...;base64,` URL, or an `http(s)://` URL when the server fetches them."""
+
+    url: str = Field(min_length=1)
+    """The image (its size is bounded by the body limit and `models.chat.images.max_bytes`)."""
+    detail: Literal["auto", "low", "high"] | None = None
+    """Accepted: the vision model sees every image at its own input size, whatever the detail."""
+
+
+class ImagePart(_Strict):
+    """An image part of a user's message."""
+
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+"""A part of a message: text, or (in a user's message) an image."""
 
 
 class FunctionCall(_Strict):
@@ -51,8 +71,8 @@ class ChatMessage(_Strict):
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     """Who speaks; `developer` is treated as `system`."""
-    content: str | list[TextPart] | None = None
-    """The text, or a list of text parts."""
+    content: str | list[ContentPart] | None = None
+    """The text, or a list of parts: text, and images in a user's message."""
     name: str | None = Field(default=None, max_length=256)
     """The speaker's name, passed to the chat template (which may show it)."""
     tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
@@ -76,13 +96,23 @@ class ChatMessage(_Strict):
             raise ValueError("a tool turn, and only a tool turn, names its call with tool_call_id")
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
             raise ValueError("content may be null only in an assistant's turn with tool_calls")
+        if self.role != "user" and self.images():
+            raise ValueError("only a user's turn carries images")
         return self
 
-    def text(self) -> str:
-        """The content as one string."""
+    def text(self, seen: Iterator[str] | None = None) -> str:
+        """The content as one string; each image part becomes the next of `seen` (what was seen in it), or nothing."""
         if self.content is None:
             return ""
-        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text if isinstance(p, TextPart) else next(seen or iter(()), "") for p in self.content)
+
+    def images(self) -> list[ImagePart]:
+        """The image parts, in order."""
+        if self.content is None or isinstance(self.content, str):
+            return []
+        return [p for p in self.content if isinstance(p, ImagePart)]
 
 
 class StreamOptions(_Strict):
@@ -369,6 +399,9 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[ChatChoice]
     usage: Usage
+    vision_model: str | None = Field(default=None, exclude_if=_unset)
+    """An extension: the vision model that saw the request's images for a chat model without vision (also in the
+    `x-vision-model` header)."""
 
 
 class ChunkFunction(BaseModel):
@@ -415,6 +448,8 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = Field(default=None, exclude_if=_unset)
     """Only in the last chunk, when `stream_options.include_usage` asked for it."""
+    vision_model: str | None = Field(default=None, exclude_if=_unset)
+    """An extension, in the first chunk: the vision model that saw the request's images."""
 
 
 class CompletionLogprobs(BaseModel):

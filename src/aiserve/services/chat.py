@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from aiserve.engine.protocol import (
+    EngineClient,
     Event,
     Finished,
     GenerationRequest,
@@ -45,16 +46,21 @@ from aiserve.protocol.chat import (
     CompletionLogprobs,
     CompletionRequest,
     FunctionCall,
+    ImagePart,
     SamplingFields,
     Usage,
 )
-from aiserve.registry.protocol import ModelEntry, require_ready
+from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
 from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
 from aiserve.services.structured import Call, CallStream, Plan, plan, read_calls
+from aiserve.services.vision import Image, VisionBridge
 from aiserve.settings import Settings
 
 _ROLES = {"developer": "system"}
+
+DESCRIBED = 128
+"""Tokens an image's description may take, at most, for the worst case held back before it is seen."""
 
 _REFUSED = {
     "audio": "answers are text only",
@@ -140,20 +146,33 @@ def refuse_unsupported(request: ChatCompletionRequest) -> None:
         raise InvalidInput("'top_logprobs' needs 'logprobs': true.", param="top_logprobs")
 
 
-def _message(message: ChatMessage) -> Message:
+def _message(message: ChatMessage, seen: Iterator[str]) -> Message:
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
-    return Message(_ROLES.get(message.role, message.role), message.text(), calls, message.tool_call_id, message.name)
+    role = _ROLES.get(message.role, message.role)
+    return Message(role, message.text(seen), calls, message.tool_call_id, message.name)
+
+
+def images_of(request: ChatCompletionRequest) -> list[Image]:
+    """The conversation's images, in order, each with the field it came in."""
+    return [
+        Image(part.image_url.url, f"messages[{m}].content[{p}].image_url")
+        for m, message in enumerate(request.messages)
+        for p, part in enumerate(message.content if isinstance(message.content, list) else ())
+        if isinstance(part, ImagePart)
+    ]
 
 
 def chat_generation(
-    request: ChatCompletionRequest, settings: Settings, answer: Plan | None = None
+    request: ChatCompletionRequest, settings: Settings, answer: Plan | None = None, seen: Sequence[str] = ()
 ) -> GenerationRequest:
-    """The conversation, the tools and grammar of its answer, and its sampling parameters."""
+    """The conversation (each image replaced by what was `seen` in it), the tools and grammar of its answer, and its
+    sampling parameters."""
     refuse_unsupported(request)
     answer = answer or plan(request)
     logprobs = (request.top_logprobs or 0) if request.logprobs else None
     params = sampling(request, request.max_completion_tokens or request.max_tokens, settings, logprobs)
-    messages = tuple(_message(m) for m in request.messages)
+    descriptions = iter(seen)
+    messages = tuple(_message(m, descriptions) for m in request.messages)
     param = "tools" if answer.calls else "response_format"
     return GenerationRequest(messages=messages, params=params, tools=answer.tools, grammar=answer.grammar,
                              grammar_param=param)  # fmt: skip
@@ -182,11 +201,12 @@ def _texts_of(request: GenerationRequest) -> list[str]:
     return texts
 
 
-def worst_case(request: GenerationRequest, window: int) -> int:
-    """The most tokens an answer can use: a byte-level tokenizer makes at most one token per byte of the prompt,
-    plus the chat template's markers, plus `max_tokens`; never more than the context window holds."""
+def worst_case(request: GenerationRequest, window: int, described: int = 0) -> int:
+    """The most tokens an answer can use: a byte-level tokenizer makes at most one token per byte of the prompt
+    (and of the descriptions of `described` images still to be seen), plus the chat template's markers, plus
+    `max_tokens`; never more than the context window holds."""
     texts = _texts_of(request)
-    most = sum(len(text.encode()) + 16 for text in texts) + 32 + request.params.max_tokens
+    most = sum(len(text.encode()) + 16 for text in texts) + 32 + request.params.max_tokens + described * DESCRIBED
     return min(most, window) if window else most
 
 
@@ -237,6 +257,10 @@ def _tool_calls(calls: list[Call]) -> list[wire.ToolCall]:
 class ChatService(ModelService):
     """`/v1/chat/completions`, `/v1/completions`, `/v1/chat` and `/v1/chat/stream`."""
 
+    def __init__(self, models: ModelLookup, engine: EngineClient, settings: Settings) -> None:
+        super().__init__(models, engine, settings)
+        self._vision = VisionBridge(models, engine, settings)
+
     def _model(self, name: str | None, meter: Meter) -> ModelEntry:
         """The chat model named, or the server's default one; it must be ready."""
         return require_ready(self._entry(name, "chat", meter, what="a chat model"))
@@ -266,12 +290,23 @@ class ChatService(ModelService):
                 return _Answer("".join(parts), event, logprobs)
         raise ModelNotReady("The answer ended early.")
 
-    def _chat(self, request: ChatCompletionRequest, entry: ModelEntry, meter: Meter) -> tuple[GenerationRequest, Plan]:
+    async def _chat(
+        self, request: ChatCompletionRequest, entry: ModelEntry, meter: Meter
+    ) -> tuple[GenerationRequest, Plan]:
+        """The request checked and made ready for the engine; its images, if any, seen by the vision model (after
+        its worst case, images included, is held back against the key's limits)."""
         meter.end_user = request.safety_identifier or request.user or ""
         answer = plan(request)
+        images = images_of(request)
+        self._vision.check(images)
         generation = chat_generation(request, self._settings, answer)
         check_size(_texts_of(generation), entry, self._settings, param="messages", messages=len(request.messages))
-        return generation, answer
+        if not images:
+            return generation, answer
+        window = int(entry.info.get("max_input_tokens") or 0)
+        await meter.reserve(tokens=worst_case(generation, window, described=len(images)), images=len(images))
+        seen = await self._vision.see(images, meter)
+        return chat_generation(request, self._settings, answer, seen.descriptions), answer
 
     def _text(self, request: CompletionRequest, entry: ModelEntry, meter: Meter) -> GenerationRequest:
         meter.end_user = request.user or ""
@@ -282,7 +317,7 @@ class ChatService(ModelService):
     async def complete_chat(self, request: ChatCompletionRequest, meter: Meter) -> ChatCompletion:
         """A whole chat completion: text, or tool calls."""
         entry = self._model(request.model, meter)
-        generation, answer_plan = self._chat(request, entry, meter)
+        generation, answer_plan = await self._chat(request, entry, meter)
         answer = await self._whole(entry, generation, meter)
         cid, created = _ident("chatcmpl")
         calls = read_calls(answer.text) if answer_plan.calls else []
@@ -294,7 +329,7 @@ class ChatService(ModelService):
         choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished, bool(calls)),
                             logprobs=logprobs)  # fmt: skip
         return ChatCompletion(id=cid, created=created, model=entry.name, choices=[choice],
-                              usage=usage(answer.finished))  # fmt: skip
+                              usage=usage(answer.finished), vision_model=meter.vision_model or None)  # fmt: skip
 
     async def stream_chat(
         self, request: ChatCompletionRequest, meter: Meter
@@ -302,7 +337,7 @@ class ChatService(ModelService):
         """A chat completion as chunks: the assistant's role first, a piece of text (or a whole tool call) each,
         the finish reason, then the usage when `stream_options.include_usage` asks for it."""
         entry = self._model(request.model, meter)
-        generation, answer_plan = self._chat(request, entry, meter)
+        generation, answer_plan = await self._chat(request, entry, meter)
         events = await _started(self._events(entry, generation, meter))
         cid, created = _ident("chatcmpl")
         reader = CallStream() if answer_plan.calls else None
@@ -333,6 +368,7 @@ class ChatService(ModelService):
             return out
 
         opening = chunk([ChunkChoice(index=0, delta=ChunkDelta(role="assistant", content=""))])
+        opening.vision_model = meter.vision_model or None
         ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
         return _chunks(events, piece, opening, ending)
 

@@ -14,7 +14,9 @@ class Meter(Protocol):
     input_tokens: int
     output_tokens: int
     images: int
-    """Images classified."""
+    """Images classified (or seen by the vision model for a chat model)."""
+    vision_model: str
+    """The `id@version` of the vision model that saw a chat request's images, if any did."""
     end_user: str
     """The end user the caller named (`user`, `safety_identifier`), for the access log."""
 

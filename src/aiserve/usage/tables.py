@@ -1,9 +1,11 @@
-"""The tables: users, their API keys, and one usage event per answered model request."""
+"""The tables: users, their API keys, one usage event per answered model request, shared aliases and stored
+responses."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -110,6 +112,20 @@ class ModelAlias(Base):
     target: Mapped[str] = mapped_column(String(256))
     """The `id@version` it points at."""
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredResponse(Base):
+    """A Responses API object kept (`store: true`) for its owner until it expires."""
+
+    __tablename__ = "stored_responses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    """Who may read or delete it; every lookup is by id and owner."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    """Past this moment (UTC) it is gone to readers and may be purged."""
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 def _aware(moment: datetime) -> datetime:

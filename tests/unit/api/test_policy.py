@@ -58,18 +58,18 @@ def test_a_route_without_a_policy_is_refused_when_the_app_is_built() -> None:
         ("GET", "/v1/models", "/v1/models", RoutePolicy("inference")),
         ("GET", "/v1/models/a/b@2", "/v1/models/{model}", RoutePolicy("inference")),
         ("GET", "/v1/usage", "/v1/usage", RoutePolicy("usage:read")),
-        ("POST", "/v1/embeddings", "/v1/embeddings", RoutePolicy("inference", Metering.TOKENS, openai=True)),
+        ("POST", "/v1/embeddings", "/v1/embeddings", RoutePolicy("inference", Metering.TOKENS, api="openai")),
         (
             "POST",
             "/v1/chat/completions",
             "/v1/chat/completions",
-            RoutePolicy("inference", Metering.TOKENS, prompt=True, openai=True),
+            RoutePolicy("inference", Metering.TOKENS, prompt=True, api="openai"),
         ),
         ("POST", "/v1/classify", "/v1/classify", RoutePolicy("inference", Metering.IMAGES)),
         ("POST", "/v2/classify", "/v2/classify", RoutePolicy("inference", Metering.IMAGES)),
         ("POST", "/v1/inspect", "/v1/inspect", RoutePolicy("inference", Metering.REQUESTS)),
         ("DELETE", "/v1/admin/keys/abc", "/v1/admin/keys/{key}", RoutePolicy("admin")),
-        ("GET", "/v1/embeddings", "/v1/embeddings", RoutePolicy("inference", Metering.TOKENS, openai=True)),  # 405
+        ("GET", "/v1/embeddings", "/v1/embeddings", RoutePolicy("inference", Metering.TOKENS, api="openai")),  # 405
         ("GET", "/v1/nothing-here", "unmatched", DENY_BY_DEFAULT),
         ("GET", "/v1/admin/nothing", "unmatched", DENY_BY_DEFAULT),
     ],

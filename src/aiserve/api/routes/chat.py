@@ -44,7 +44,7 @@ async def chat_completions(
 ) -> Response:
     """OpenAI-compatible chat completion, streamed as server-sent events when `stream` is true."""
     if body.stream:
-        return model_stream(await services.chat.stream_chat(body, record))
+        return model_stream(await services.chat.stream_chat(body, record), record)
     return model_response(await cancel_on_disconnect(request, services.chat.complete_chat(body, record)), record)
 
 
