@@ -4,7 +4,7 @@ headers of the request's record."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from aiserve.api.errors import error_object
 from aiserve.api.record import RequestRecord
-from aiserve.api.sse import DONE, json_event, model_event, text_event
+from aiserve.api.sse import DONE, json_event, model_event, named_event, text_event
 from aiserve.errors import AiserveError
 
 T = TypeVar("T")
@@ -63,3 +63,26 @@ async def _events(items: AsyncGenerator[T, None], event: Callable[[T], bytes]) -
     finally:
         await items.aclose()  # a client that left stops the model within one token
     yield DONE
+
+
+NamedEvent = tuple[str, Any]
+"""An event's name and its data (JSON or a protocol model)."""
+
+
+def event_stream(
+    events: AsyncGenerator[NamedEvent, None], failed: Callable[[AiserveError], NamedEvent], record: RequestRecord
+) -> StreamingResponse:
+    """Named events (`event: <name>` then `data: <json>`), without `[DONE]`; a failure after the first byte becomes
+    the event `failed` makes of it."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        try:
+            async for name, data in events:
+                yield named_event(name, data)
+        except AiserveError as exc:
+            yield named_event(*failed(exc))
+        finally:
+            await events.aclose()
+
+    headers = {**STREAM_HEADERS, **record.timing_headers()}
+    return StreamingResponse(frames(), media_type="text/event-stream", headers=headers)

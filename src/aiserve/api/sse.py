@@ -24,3 +24,10 @@ def text_event(text: str) -> bytes:
     """One event carrying raw text. A reader strips one space after `data:`, so the text's own leading space
     survives; a newline becomes a second `data:` line, which readers join back with a newline."""
     return "".join(f"data: {line}\n" for line in text.split("\n")).encode() + b"\n"
+
+
+def named_event(name: str, data: Any) -> bytes:
+    """One event with a name (`event: <name>`) carrying JSON or a protocol model, as the Responses and Messages
+    APIs stream them."""
+    body = data.model_dump_json().encode() if isinstance(data, BaseModel) else orjson.dumps(data)
+    return b"event: " + name.encode() + b"\ndata: " + body + b"\n\n"

@@ -388,6 +388,8 @@ class ChatChoice(BaseModel):
     """`stop` (the answer ended or hit a stop string), `length` (it ran out of tokens) or `tool_calls`."""
     logprobs: ChoiceLogprobs | None = None
     """With `logprobs`: each answer token's log-probability."""
+    stop_reason: str | None = Field(default=None, exclude_if=_unset)
+    """An extension, as vLLM's: the stop string that ended the answer, when one did."""
 
 
 class ChatCompletion(BaseModel):
@@ -436,6 +438,8 @@ class ChunkChoice(BaseModel):
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = Field(default=None, exclude_if=_unset)
     """With `logprobs`: the piece's tokens."""
+    stop_reason: str | None = Field(default=None, exclude_if=_unset)
+    """An extension, as vLLM's, with the finish reason: the stop string that ended the answer, when one did."""
 
 
 class ChatCompletionChunk(BaseModel):

@@ -327,7 +327,7 @@ class ChatService(ModelService):
             message = AssistantMessage(content=answer.text)
         logprobs = chat_logprobs(answer.logprobs) if request.logprobs else None
         choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished, bool(calls)),
-                            logprobs=logprobs)  # fmt: skip
+                            logprobs=logprobs, stop_reason=answer.finished.stop_sequence)  # fmt: skip
         return ChatCompletion(id=cid, created=created, model=entry.name, choices=[choice],
                               usage=usage(answer.finished), vision_model=meter.vision_model or None)  # fmt: skip
 
@@ -346,17 +346,17 @@ class ChatService(ModelService):
         def chunk(choices: list[ChunkChoice], answer_usage: Usage | None = None) -> ChatCompletionChunk:
             return ChatCompletionChunk(id=cid, created=created, model=entry.name, choices=choices, usage=answer_usage)
 
-        def choice(delta: ChunkDelta, reason: str | None = None) -> ChunkChoice:
+        def choice(delta: ChunkDelta, reason: str | None = None, stop: str | None = None) -> ChunkChoice:
             logprobs = chat_logprobs(pending) if request.logprobs and pending else None
             pending.clear()
-            return ChunkChoice(index=0, delta=delta, finish_reason=reason, logprobs=logprobs)
+            return ChunkChoice(index=0, delta=delta, finish_reason=reason, logprobs=logprobs, stop_reason=stop)
 
         def piece(event: Event) -> list[ChatCompletionChunk]:
             if isinstance(event, Finished):
                 rest = reader.rest() if reader is not None else ""
                 called = bool(reader and reader.calls)
                 out = [chunk([choice(ChunkDelta(content=rest))])] if rest else []
-                return [*out, chunk([choice(ChunkDelta(), finish_reason(event, called))])]
+                return [*out, chunk([choice(ChunkDelta(), finish_reason(event, called), event.stop_sequence)])]
             pending.extend(event.logprobs)
             text, calls = reader.feed(event.text) if reader is not None else (event.text, [])
             out = [chunk([choice(ChunkDelta(content=text))])] if text else []
@@ -371,6 +371,17 @@ class ChatService(ModelService):
         opening.vision_model = meter.vision_model or None
         ending = (lambda f: chunk([], usage(f))) if request.wants_usage() else None
         return _chunks(events, piece, opening, ending)
+
+    async def count(self, request: ChatCompletionRequest, meter: Meter) -> int:
+        """The tokens the conversation's prompt takes on its model, chat template, tools and what the vision model
+        saw in its images included, without generating."""
+        entry = self._model(request.model, meter)
+        generation, _ = await self._chat(request, entry, meter)
+        counted = await self._engine.count_tokens(entry.spec.key, [generation])
+        if counted is None:
+            raise InvalidInput(f"The model '{entry.name}' cannot count tokens.", param="model")
+        meter.input_tokens = counted[0]
+        return counted[0]
 
     async def complete_text(self, request: CompletionRequest, meter: Meter) -> Completion:
         """A whole text completion."""
