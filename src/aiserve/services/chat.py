@@ -380,7 +380,6 @@ class ChatService(ModelService):
         counted = await self._engine.count_tokens(entry.spec.key, [generation])
         if counted is None:
             raise InvalidInput(f"The model '{entry.name}' cannot count tokens.", param="model")
-        meter.input_tokens = counted[0]
         return counted[0]
 
     async def complete_text(self, request: CompletionRequest, meter: Meter) -> Completion:
