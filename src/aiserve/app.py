@@ -21,7 +21,7 @@ from aiserve.api.policy import PolicyTable
 from aiserve.api.principals import key_lookup
 from aiserve.api.proxies import ProxyHeadersMiddleware
 from aiserve.api.ratelimit import AddressLimitMiddleware, RateLimitMiddleware
-from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, usage
+from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, responses, usage
 from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
@@ -31,11 +31,13 @@ from aiserve.registry.registry import ModelRegistry
 from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
+from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings, load_settings
 from aiserve.usage import reports
 from aiserve.usage.aliases import DatabaseAliases
 from aiserve.usage.db import make_engine, migrate, sessions
 from aiserve.usage.recorder import UsageRecorder
+from aiserve.usage.responses import DatabaseResponses
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = make_engine(settings)
     made_sessions = sessions(database)
     registry = ModelRegistry(settings, engine, shared=DatabaseAliases(made_sessions))
+    chat_service = ChatService(registry, engine, settings)
     services = Services(
         settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=made_sessions,
         embeddings=EmbeddingService(registry, engine, settings), classify=ClassifyService(registry, engine, settings),
-        chat=ChatService(registry, engine, settings),
+        chat=chat_service, responses=ResponsesService(chat_service, DatabaseResponses(made_sessions), settings),
     )  # fmt: skip
     authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions, folder=settings.data_dir / "ledger",
@@ -99,8 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    routers = (models.router, embeddings.router, chat.router, classify.router, classify_v2.router, usage.router,
-               admin.router)  # fmt: skip
+    routers = (models.router, embeddings.router, chat.router, responses.router, classify.router, classify_v2.router,
+               usage.router, admin.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     add_schemas(app, chat.STREAMED)

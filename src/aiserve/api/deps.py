@@ -18,6 +18,7 @@ from aiserve.registry.protocol import ModelManager
 from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
+from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings
 
 
@@ -33,6 +34,7 @@ class Services:
     embeddings: EmbeddingService
     classify: ClassifyService
     chat: ChatService
+    responses: ResponsesService
     drain: Drain = field(default_factory=Drain)
 
 
