@@ -148,15 +148,27 @@ def error_response(exc: AiserveError, *, headers: dict[str, str] | None = None, 
 def from_validation(errors: list[dict[str, Any]], *, api: Api = "aiserve") -> InvalidInput:
     """A request body that FastAPI or pydantic refused, as the domain error that says why (`InvalidParameter`, a
     400, on a route that answers as OpenAI or Anthropic do). A field the schema does not know is named as
-    unsupported."""
-    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    unsupported. Of several errors the deepest is named: where a value may take several shapes (a string or a list
+    of parts), the shape it came closest to says best what is wrong."""
+    first: dict[str, Any] = max(errors, key=lambda e: len(e.get("loc", ()))) if errors else {"loc": [], "msg": ""}
+    if any(error.get("type") == "json_invalid" for error in errors):
+        first = next(error for error in errors if error.get("type") == "json_invalid")
     if first.get("type") == "json_invalid":
         reason = first.get("ctx", {}).get("error", first["msg"])
         return InvalidJson(f"The request body is not valid JSON: {reason}.", errors=errors)
-    where = ".".join(str(part) for part in first.get("loc", []) if part != "body") or "body"
+    where = ".".join(str(part) for part in first.get("loc", []) if part != "body" and not _shape(part)) or "body"
     reason = "not a field this server knows (it refuses what it would otherwise ignore)"
     message = f"{where}: {reason if first.get('type') == 'extra_forbidden' else first['msg']}"
     return (SchemaViolation if api == "aiserve" else InvalidParameter)(message, param=where, errors=errors)
+
+
+_SHAPES = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _shape(part: object) -> bool:
+    """Whether a part of a pydantic error's location names the shape it tried (`list[...]`, `tagged-union[...]`,
+    `str`) rather than a field or an index: the field named to the client leaves those out."""
+    return isinstance(part, str) and ("[" in part or part in _SHAPES)
 
 
 def from_http(request: Request, exc: StarletteHTTPException) -> AiserveError:

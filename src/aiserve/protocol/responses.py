@@ -175,7 +175,7 @@ class ResponseRequest(_Strict):
 
     model: str = Field(min_length=1, max_length=256)
     """Model id, `id@version` or alias."""
-    input: str | Annotated[list[Item], Field(max_length=4096)]
+    input: str | Annotated[list[Item], Field(min_length=1, max_length=4096)]
     """Text, or a list of items: messages (text and images), earlier function calls and their outputs."""
     instructions: str | None = None
     """A system message put first (not carried to the responses that follow this one)."""

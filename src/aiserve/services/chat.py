@@ -304,6 +304,9 @@ class ChatService(ModelService):
         if not images:
             return generation, answer
         window = int(entry.info.get("max_input_tokens") or 0)
+        if window and generation.params.max_tokens >= window:  # known now, before any image is seen
+            raise InvalidInput(f"max_tokens is {generation.params.max_tokens}: no room is left for the prompt in the "
+                               f"{window}-token context window of '{entry.name}'.", param="max_tokens")  # fmt: skip
         await meter.reserve(tokens=worst_case(generation, window, described=len(images)), images=len(images))
         seen = await self._vision.see(images, meter)
         return chat_generation(request, self._settings, answer, seen.descriptions), answer

@@ -14,6 +14,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from aiserve.errors import AiserveError, InvalidInput, NotFound
 from aiserve.protocol import chat as wire
 from aiserve.protocol.chat import (
@@ -57,7 +59,12 @@ from aiserve.settings import Settings
 NamedEvent = tuple[str, dict[str, Any]]
 """A stream event's name and its data."""
 
-_RENAMED = {"response_format": "text.format", "max_tokens": "max_output_tokens", "stop": "input"}
+_RENAMED = {
+    "response_format": "text.format",
+    "max_tokens": "max_output_tokens",
+    "messages": "input",
+    "logprobs": "include",
+}
 """Chat parameters the chat service may name in an error, as the Responses API names them."""
 
 _MESSAGE_PARAM = re.compile(r"^messages\[(\d+)\](.*)$")
@@ -158,8 +165,18 @@ def refuse_unsupported(request: ResponseRequest) -> None:
 
 
 def to_chat(request: ResponseRequest, previous: list[ChatMessage]) -> _Turn:
-    """The chat request a response request means, continuing `previous` (a stored response's conversation)."""
+    """The chat request a response request means, continuing `previous` (a stored response's conversation); a
+    conversation the chat request cannot hold (too many messages once continued) is refused naming `input`."""
     refuse_unsupported(request)
+    try:
+        return _to_chat(request, previous)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"The conversation cannot be answered: {where}: {first['msg']}.", param="input") from None
+
+
+def _to_chat(request: ResponseRequest, previous: list[ChatMessage]) -> _Turn:
     given, given_origin = _messages(request)
     history = [*previous, *given]
     system = [ChatMessage(role="system", content=request.instructions)] if request.instructions is not None else []
