@@ -27,13 +27,13 @@ class InputImage(_Strict):
     """The image."""
     detail: Literal["auto", "low", "high", "original"] | None = None
     """Accepted: the vision model sees every image at its own input size, whatever the detail."""
-    file_id: None = None
+    file_id: str | None = Field(default=None, max_length=256)
     """Refused: files are not stored here; send `image_url`."""
 
     @model_validator(mode="after")
     def _has_url(self) -> Self:
-        if self.image_url is None:
-            raise ValueError("an input_image needs image_url (files are not stored here)")
+        if self.file_id is not None or self.image_url is None:
+            raise ValueError("files are not stored here: send the image as image_url (a data URL)")
         return self
 
 
