@@ -21,7 +21,18 @@ from aiserve.api.policy import PolicyTable
 from aiserve.api.principals import key_lookup
 from aiserve.api.proxies import ProxyHeadersMiddleware
 from aiserve.api.ratelimit import AddressLimitMiddleware, RateLimitMiddleware
-from aiserve.api.routes import admin, chat, classify, classify_v2, embeddings, health, models, responses, usage
+from aiserve.api.routes import (
+    admin,
+    chat,
+    classify,
+    classify_v2,
+    embeddings,
+    health,
+    messages,
+    models,
+    responses,
+    usage,
+)
 from aiserve.auth.backend import KeyAuthenticator
 from aiserve.engine.engine import Engine
 from aiserve.observability.logging import configure_logging
@@ -31,6 +42,7 @@ from aiserve.registry.registry import ModelRegistry
 from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
+from aiserve.services.messages import MessagesService
 from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings, load_settings
 from aiserve.usage import reports
@@ -56,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=made_sessions,
         embeddings=EmbeddingService(registry, engine, settings), classify=ClassifyService(registry, engine, settings),
         chat=chat_service, responses=ResponsesService(chat_service, DatabaseResponses(made_sessions), settings),
+        messages=MessagesService(chat_service),
     )  # fmt: skip
     authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions, folder=settings.data_dir / "ledger",
@@ -102,11 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    routers = (models.router, embeddings.router, chat.router, responses.router, classify.router, classify_v2.router,
-               usage.router, admin.router)  # fmt: skip
+    routers = (models.router, embeddings.router, chat.router, responses.router, messages.router, classify.router,
+               classify_v2.router, usage.router, admin.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
-    add_schemas(app, chat.STREAMED)
+    add_schemas(app, (*chat.STREAMED, *messages.STREAMED))
     docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url) if p)
     policies = PolicyTable(app.router.routes, docs)  # every route's declared policy; a route without one fails here
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through

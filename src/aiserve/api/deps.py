@@ -18,6 +18,7 @@ from aiserve.registry.protocol import ModelManager
 from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
+from aiserve.services.messages import MessagesService
 from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings
 
@@ -35,6 +36,7 @@ class Services:
     classify: ClassifyService
     chat: ChatService
     responses: ResponsesService
+    messages: MessagesService
     drain: Drain = field(default_factory=Drain)
 
 

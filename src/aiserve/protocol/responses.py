@@ -124,7 +124,7 @@ class FunctionTool(_Strict):
     """Arguments are always held to `parameters`, strict or not."""
 
 
-class NamedFunction(_Strict):
+class FunctionChoice(_Strict):
     """Call this function."""
 
     type: Literal["function"]
@@ -160,7 +160,7 @@ class TextConfig(_Strict):
     """Accepted as null: these models take no verbosity setting."""
 
 
-class StreamOptions(_Strict):
+class ResponseStreamOptions(_Strict):
     """Streaming options."""
 
     include_obfuscation: Literal[False] = False
@@ -185,13 +185,13 @@ class ResponseRequest(_Strict):
     top_p: float = Field(default=1.0, gt=0, le=1)
     tools: list[FunctionTool] | None = Field(default=None, max_length=128)
     """Functions the model may call (only functions)."""
-    tool_choice: Literal["none", "auto", "required"] | NamedFunction | None = None
+    tool_choice: Literal["none", "auto", "required"] | FunctionChoice | None = None
     parallel_tool_calls: bool = True
     text: TextConfig | None = None
     """`format`: `text`, `json_object` or `json_schema`, held by a grammar."""
     stream: bool = False
     """Answer as server-sent events."""
-    stream_options: StreamOptions | None = None
+    stream_options: ResponseStreamOptions | None = None
     store: bool = True
     """Keep the response (per API key, for `models.chat.responses.ttl_s`) for `previous_response_id` and `GET`."""
     previous_response_id: str | None = Field(default=None, max_length=256)

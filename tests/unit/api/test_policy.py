@@ -65,6 +65,18 @@ def test_a_route_without_a_policy_is_refused_when_the_app_is_built() -> None:
             "/v1/chat/completions",
             RoutePolicy("inference", Metering.TOKENS, prompt=True, api="openai"),
         ),
+        (
+            "POST",
+            "/v1/messages",
+            "/v1/messages",
+            RoutePolicy("inference", Metering.TOKENS, prompt=True, api="anthropic"),
+        ),
+        (
+            "POST",
+            "/v1/messages/count_tokens",
+            "/v1/messages/count_tokens",
+            RoutePolicy("inference", Metering.REQUESTS, prompt=True, api="anthropic"),
+        ),
         ("POST", "/v1/classify", "/v1/classify", RoutePolicy("inference", Metering.IMAGES)),
         ("POST", "/v2/classify", "/v2/classify", RoutePolicy("inference", Metering.IMAGES)),
         ("POST", "/v1/inspect", "/v1/inspect", RoutePolicy("inference", Metering.REQUESTS)),
