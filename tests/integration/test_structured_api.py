@@ -225,6 +225,18 @@ def test_streamed_tool_calls_carry_their_index_id_and_arguments(
     assert "<tool_call>" not in text
 
 
+def test_a_call_cut_short_is_never_text_whole_or_streamed(runtime: tuple[openai.OpenAI, str]) -> None:
+    sdk, model = runtime
+    asked: Any = {"model": model, "messages": ASK_WEATHER, "tools": [WEATHER], "tool_choice": "required",
+                  "temperature": 0, "max_tokens": 4}  # fmt: skip
+    whole = ask(sdk, **asked)
+    assert whole.choices[0].finish_reason == "length"
+    assert not whole.choices[0].message.content
+    assert not whole.choices[0].message.tool_calls
+    streamed = sdk.chat.completions.create(**asked, stream=True)
+    assert not "".join(choice.delta.content or "" for chunk in streamed for choice in chunk.choices)
+
+
 def test_auto_tool_choice_answers_or_calls_validly(runtime: tuple[openai.OpenAI, str]) -> None:
     sdk, model = runtime
     for question in ("What is the weather like in Oslo?", "Say hello.", "What time is it in Tokyo?"):

@@ -53,7 +53,7 @@ from aiserve.protocol.chat import (
 from aiserve.registry.protocol import ModelEntry, ModelLookup, require_ready
 from aiserve.services.base import ModelService
 from aiserve.services.meter import Meter
-from aiserve.services.structured import Call, CallStream, Plan, plan, read_calls
+from aiserve.services.structured import Call, CallStream, Plan, plan, read_calls, spoken
 from aiserve.services.vision import Image, VisionBridge
 from aiserve.settings import Settings
 
@@ -327,7 +327,7 @@ class ChatService(ModelService):
         if calls:
             message = AssistantMessage(content=None, tool_calls=_tool_calls(calls))
         else:
-            message = AssistantMessage(content=answer.text)
+            message = AssistantMessage(content=spoken(answer.text) if answer_plan.calls else answer.text)
         logprobs = chat_logprobs(answer.logprobs) if request.logprobs else None
         choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(answer.finished, bool(calls)),
                             logprobs=logprobs, stop_reason=answer.finished.stop_sequence)  # fmt: skip

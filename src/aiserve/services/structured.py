@@ -143,6 +143,13 @@ def read_calls(text: str) -> list[Call]:
     return [call for body in _CALL.findall(text) if (call := _call(body)) is not None]
 
 
+def spoken(text: str) -> str:
+    """An answer's text for the client: none when it opened with a call (a call cut short by `max_tokens` is not
+    text), as a streamed answer gives it."""
+    start = text.lstrip()
+    return "" if start.startswith(OPEN) or (start and OPEN.startswith(start)) else text
+
+
 @dataclass
 class CallStream:
     """Reads a streamed answer: text passes through; an answer that opens with a call is held until each call is
