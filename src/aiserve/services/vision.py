@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from aiserve.engine.protocol import ClassOutput
-from aiserve.errors import InvalidInput, PayloadTooLarge
+from aiserve.errors import InvalidInput, ModelNotFound, PayloadTooLarge
 from aiserve.registry.protocol import ModelEntry, require_ready
 from aiserve.services.base import ModelService
 from aiserve.services.fetch import fetch_image
@@ -49,15 +49,21 @@ def describe(number: int, model: str, output: ClassOutput) -> str:
 class VisionBridge(ModelService):
     """Describes a request's images with the server's vision model."""
 
-    def _model(self, meter: Meter) -> ModelEntry:
+    def _model(self, meter: Meter, param: str) -> ModelEntry:
+        """The vision model: a 400 naming the first image when there is none to see it (configuration the client
+        cannot change, said plainly, rather than a 404 for a model it never named)."""
         name = self._settings.models.chat.images.vision_model
         if not name:
             raise InvalidInput("This server takes no images in chat: it has no vision model "
-                               "(models.chat.images.vision_model).", param="messages")  # fmt: skip
-        entry = self._models.resolve(name)
+                               "(models.chat.images.vision_model).", param=param)  # fmt: skip
+        try:
+            entry = self._models.resolve(name)
+        except ModelNotFound:
+            raise InvalidInput(f"This server takes no images in chat now: its vision model '{name}' is not loaded "
+                               "(list it in models.enabled).", param=param) from None  # fmt: skip
         if entry.spec.task != "classification":
             raise InvalidInput(f"The vision model '{name}' is a {entry.spec.task} model, not an image classifier; "
-                               "set models.chat.images.vision_model to one.", param="messages")  # fmt: skip
+                               "set models.chat.images.vision_model to one.", param=param)  # fmt: skip
         meter.vision_model = entry.spec.key
         return require_ready(entry)
 
@@ -70,7 +76,7 @@ class VisionBridge(ModelService):
     async def see(self, images: list[Image], meter: Meter) -> Seen:
         """Each image's description, seen by the vision model (all at once: the batcher runs them together)."""
         self.check(images)
-        entry = self._model(meter)
+        entry = self._model(meter, images[0].param)
         datas = await asyncio.gather(*(self._bytes(image) for image in images))
         outputs = await asyncio.gather(*(self._classify(entry, data, image, meter) for data, image in
                                          zip(datas, images, strict=True)))  # fmt: skip
