@@ -72,6 +72,28 @@ def test_chat_answers_in_json_that_follows_a_schema_file(server: ServerProcess, 
     assert "Traceback" not in err
 
 
+def test_chat_asks_about_an_image(server: ServerProcess, tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "coffee.jpg"
+    image = Image.open(PHOTOS / "coffee.png").convert("RGB")
+    image.thumbnail((256, 256))
+    image.save(photo)
+    code, out, err = run(server, "chat", "What is in this image?", "--image", str(photo), "--temperature", "0",
+                         "--max-tokens", "60", "--usage", "--stream")  # fmt: skip
+    assert code == 0, err
+    assert "coffee" in out.lower() or "espresso" in out.lower(), out
+    assert "images seen by efficientnet-lite0@1" in err
+    code, _, err = run(server, "chat", "What is this?", "--image", str(tmp_path / "missing.jpg"))
+    assert code == 2
+    assert "does not exist" in err
+    (tmp_path / "notes.txt").write_text("not a picture")
+    code, _, err = run(server, "chat", "What is this?", "--image", str(tmp_path / "notes.txt"))
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "not a recognised image" in err
+
+
 def test_a_conversation_keeps_its_history_until_cleared(server: ServerProcess) -> None:
     script = "My name is Ada.\nWhat is my name?\n/clear\nMy name is Ada.\n/system Answer like a pirate.\n" \
              "My name is Ada.\n/bogus\n/exit\nnever sent\n"  # fmt: skip

@@ -3,7 +3,9 @@ question a conversation that keeps and resends its whole history (`/clear`, `/sy
 
 from __future__ import annotations
 
+import base64
 import json
+import mimetypes
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,6 +45,12 @@ def chat(
         typer.Option(help="Answer in JSON that follows the JSON Schema in this file.", exists=True, dir_okay=False),
     ] = None,
     json_object: Annotated[bool, typer.Option("--json", help="Answer with a JSON object.")] = False,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="An image to ask about (repeatable); the server's vision model sees it.", exists=True, dir_okay=False
+        ),  # fmt: skip
+    ] = None,
     url: ServerUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
@@ -65,7 +73,17 @@ def chat(
             talk.converse(opening)
             return
         text = sys.stdin.read() if question == "-" else question
-        talk.answer([*opening, {"role": "user", "content": text.strip()}])
+        content: str | list[dict[str, Any]] = text.strip()
+        if image:
+            content = [{"type": "text", "text": text.strip()}, *(_image_part(path) for path in image)]
+        talk.answer([*opening, {"role": "user", "content": content}])
+
+
+def _image_part(path: Path) -> dict[str, Any]:
+    """`--image`: the file as a data URL in an `image_url` part (the server checks that it is an image)."""
+    kind = mimetypes.guess_type(path.name)[0] or "image/jpeg"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return {"type": "image_url", "image_url": {"url": f"data:{kind};base64,{data}"}}
 
 
 def _schema_format(path: Path) -> dict[str, Any]:
@@ -92,21 +110,23 @@ class _Talk:
         self.client, self.model, self.sampling = client, model, sampling
         self.stream, self.show_usage = stream, show_usage
 
-    def answer(self, history: list[dict[str, str]]) -> str:
+    def answer(self, history: list[dict[str, Any]]) -> str:
         """Ask with `history`; print and return the answer."""
         if not self.stream:
             done = self.client.chat.completions.create(messages=history, model=self.model, **self.sampling)
             text = done.choices[0].message.content or ""
             print(text)
-            self._usage(done.usage.prompt_tokens, done.usage.completion_tokens)
+            self._usage(done.usage.prompt_tokens, done.usage.completion_tokens, done.vision_model)
             return text
         pieces: list[str] = []
+        seen: str | None = None
         options = {"include_usage": True}
         chunks = self.client.chat.completions.create(messages=history, model=self.model, stream=True,
                                                      stream_options=options, **self.sampling)  # fmt: skip
         for chunk in chunks:
+            seen = chunk.vision_model or seen
             if chunk.usage is not None:
-                self._usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                self._usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, seen)
             for choice in chunk.choices:
                 if choice.delta.content:
                     pieces.append(choice.delta.content)
@@ -114,7 +134,7 @@ class _Talk:
         print()
         return "".join(pieces)
 
-    def converse(self, opening: list[dict[str, str]]) -> None:
+    def converse(self, opening: list[dict[str, Any]]) -> None:
         """Read turns from stdin until `/exit` or its end; every turn resends the whole conversation."""
         history = list(opening)
         interactive = sys.stdin.isatty()
@@ -142,6 +162,7 @@ class _Talk:
                 history.append({"role": "user", "content": line})
                 history.append({"role": "assistant", "content": self.answer(history)})
 
-    def _usage(self, prompt: int, completion: int) -> None:
+    def _usage(self, prompt: int, completion: int, vision_model: str | None = None) -> None:
         if self.show_usage:
-            print(f"[usage] prompt {prompt} tokens, completion {completion} tokens", file=sys.stderr)
+            seen = f", images seen by {vision_model}" if vision_model else ""
+            print(f"[usage] prompt {prompt} tokens, completion {completion} tokens{seen}", file=sys.stderr)

@@ -29,7 +29,8 @@ FLAGS = {
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",
     "bench soak": "--clients --data-dir --duration --json --plot",
-    "chat": f"{REMOTE} --json --json-schema --max-tokens --model --no-stream --stream --system --temperature --usage",
+    "chat": f"{REMOTE} --image --json --json-schema --max-tokens --model --no-stream --stream --system --temperature "
+    "--usage",
     "classify": f"{REMOTE} --json --model --top-k",
     "config show": "--config -c",
     "db backup": "--config --data-dir -c",
