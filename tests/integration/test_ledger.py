@@ -20,6 +20,7 @@ from aiserve.usage import repository
 from aiserve.usage.db import make_engine, migrate, sessions
 from aiserve.usage.recorder import UsageRecorder
 from aiserve.usage.tables import UsageEvent, utcnow
+from tests.integration.conftest import ALL_TABLES
 from tests.services import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -37,9 +38,7 @@ async def engine(server: PostgresServer, tmp_path: Path) -> AsyncIterator[AsyncE
     await migrate(made)
     yield made
     async with made.begin() as conn:
-        await conn.execute(
-            text("DROP TABLE usage_events, api_keys, users, model_aliases, stored_responses, alembic_version")
-        )
+        await conn.execute(text(f"DROP TABLE {ALL_TABLES}"))
     await made.dispose()
 
 

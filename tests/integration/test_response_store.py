@@ -4,47 +4,21 @@ gone once expired, and purged a batch at a time by later writes."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aiserve.settings import load_settings
-from aiserve.usage.db import make_engine, migrate, sessions
+from aiserve.usage.db import sessions
 from aiserve.usage.responses import PURGE_BATCH, DatabaseResponses
 from aiserve.usage.tables import Base, StoredResponse, utcnow
-from tests.services import postgres
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres() as url:
-        yield url
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    database = {} if request.param == "sqlite" else {"url": request.getfixturevalue("postgres_url")}
-    settings = load_settings(data_dir=tmp_path / "data", database=database)
-    made = make_engine(settings)
-    await migrate(made)
-    yield made
-    if request.param == "postgresql":
-        async with made.begin() as conn:
-            await conn.execute(
-                text("DROP TABLE usage_events, api_keys, users, model_aliases, stored_responses, alembic_version")
-            )
-    await made.dispose()
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,31 +18,8 @@ from aiserve.usage.db import make_engine, migrate, sessions
 from aiserve.usage.recorder import UsageRecorder
 from aiserve.usage.reports import summarize
 from aiserve.usage.tables import utcnow
-from tests.services import postgres
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with postgres() as url:
-        yield url
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    database = {} if request.param == "sqlite" else {"url": request.getfixturevalue("postgres_url")}
-    settings = load_settings(data_dir=tmp_path / "data", database=database)
-    made = make_engine(settings)
-    await migrate(made)
-    await migrate(made)  # a second run finds nothing to do
-    yield made
-    if request.param == "postgresql":
-        async with made.begin() as conn:
-            await conn.execute(
-                text("DROP TABLE usage_events, api_keys, users, model_aliases, stored_responses, alembic_version")
-            )
-    await made.dispose()
 
 
 @pytest.mark.asyncio
