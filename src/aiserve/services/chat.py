@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from aiserve.engine.protocol import (
@@ -162,17 +162,22 @@ def images_of(request: ChatCompletionRequest) -> list[Image]:
     ]
 
 
+def conversation(request: ChatCompletionRequest, seen: Sequence[str] = ()) -> tuple[Message, ...]:
+    """The messages for the engine, each image replaced by what was `seen` in it."""
+    descriptions = iter(seen)
+    return tuple(_message(m, descriptions) for m in request.messages)
+
+
 def chat_generation(
-    request: ChatCompletionRequest, settings: Settings, answer: Plan | None = None, seen: Sequence[str] = ()
+    request: ChatCompletionRequest, settings: Settings, answer: Plan | None = None
 ) -> GenerationRequest:
-    """The conversation (each image replaced by what was `seen` in it), the tools and grammar of its answer, and its
-    sampling parameters."""
+    """The conversation (its images not yet seen), the tools and grammar of its answer, and its sampling
+    parameters."""
     refuse_unsupported(request)
     answer = answer or plan(request)
     logprobs = (request.top_logprobs or 0) if request.logprobs else None
     params = sampling(request, request.max_completion_tokens or request.max_tokens, settings, logprobs)
-    descriptions = iter(seen)
-    messages = tuple(_message(m, descriptions) for m in request.messages)
+    messages = conversation(request)
     param = "tools" if answer.calls else "response_format"
     return GenerationRequest(messages=messages, params=params, tools=answer.tools, grammar=answer.grammar,
                              grammar_param=param)  # fmt: skip
@@ -309,7 +314,7 @@ class ChatService(ModelService):
                                f"{window}-token context window of '{entry.name}'.", param="max_tokens")  # fmt: skip
         await meter.reserve(tokens=worst_case(generation, window, described=len(images)), images=len(images))
         seen = await self._vision.see(images, meter)
-        return chat_generation(request, self._settings, answer, seen.descriptions), answer
+        return replace(generation, messages=conversation(request, seen.descriptions)), answer
 
     def _text(self, request: CompletionRequest, entry: ModelEntry, meter: Meter) -> GenerationRequest:
         meter.end_user = request.user or ""
