@@ -114,22 +114,34 @@ class CatalogModel(_Group):
     """The model's name; several versions may share it."""
     version: str = Field(default="1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     """Its version: `id@version` selects it; the bare id selects the default (first loaded) version."""
-    task: Literal["embeddings", "classification"]
+    task: Literal["embeddings", "classification", "chat"]
     """What it does."""
-    backend: Literal["onnx-classifier", "onnx-embedding"]
-    """How it runs."""
+    backend: Literal["onnx-classifier", "onnx-embedding", "llama-cpp"]
+    """How it runs: `onnx-embedding` for embeddings, `onnx-classifier` for classification, `llama-cpp` for chat."""
     files: dict[str, Path]
-    """Files to gather into the model folder, by name: `model.onnx` and `labels.json` for a classifier."""
+    """Files to gather into the model folder, by name: `model.onnx` and `labels.json` for a classifier, `model.onnx`
+    and `tokenizer.json` for embeddings, `model.gguf` for a chat model (and `mmproj.gguf`, its projector, for a
+    multimodal GGUF that sees images for itself)."""
     aliases: list[str] = Field(default_factory=list)
     """Other names for this exact version."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Backend options, e.g. `image_size`, `resize`, `normalize` (`tf` or `imagenet`)."""
+    """Backend options, e.g. `image_size`, `resize`, `normalize` (`tf` or `imagenet`) for a classifier,
+    `context_window` and `slots` for a chat model."""
     max_batch_size: int | None = Field(default=None, ge=1, le=1024)
     """This model's batch limit, instead of `engine.max_batch_size`."""
     device: Literal["auto", "cpu", "cuda"] | None = None
     """Where this model runs, instead of `engine.device`."""
     description: str = ""
     """One line for `aiserve models list`."""
+
+    @model_validator(mode="after")
+    def _runs_its_task(self) -> CatalogModel:
+        if _BACKEND_TASK[self.backend] != self.task:
+            raise ValueError(f"the backend '{self.backend}' runs {_BACKEND_TASK[self.backend]} models, not {self.task}")
+        return self
+
+
+_BACKEND_TASK = {"onnx-classifier": "classification", "onnx-embedding": "embeddings", "llama-cpp": "chat"}
 
 
 class ChatImageSettings(_Group):
@@ -138,11 +150,15 @@ class ChatImageSettings(_Group):
     vision_model: str | None = "efficientnet-lite0"
     """The catalogue model (id, `id@version` or alias) that sees images for a chat model without vision: any image
     classifier, the ImageNet one by default or one trained with `aiserve train`. Its description of each image goes
-    into the prompt, clearly marked. Unset: images are refused (400)."""
+    into the prompt, clearly marked. Unset: images are refused (400) by chat models without vision. A chat model
+    that sees for itself (a GGUF with its projector, `mmproj.gguf`) is given the images instead."""
     max_per_request: int = Field(default=8, ge=0, le=64)
     """Images in one request at most (400 past it)."""
     max_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     """Largest image, decoded or fetched (413 past it)."""
+    max_side: int = Field(default=2048, ge=64, le=8192)
+    """An image given to a model that sees for itself is scaled down to fit this many pixels on its longer side
+    first (its projector scales it again to its own size)."""
     fetch: bool = False
     """Fetch `http(s)://` image URLs. Off: only data URLs and base64 images are taken (400 naming the field)."""
     fetch_timeout_s: float = Field(default=5.0, gt=0, le=60)

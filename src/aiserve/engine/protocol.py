@@ -47,14 +47,27 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """An image shown to a model that sees for itself: 8-bit RGB pixels row by row, and its place in its message."""
+
+    width: int
+    height: int
+    rgb: bytes = field(repr=False)
+    at: int = 0
+    """Where it stands in the message's `content`, as a character offset."""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One turn of a conversation: an assistant's turn may carry tool calls, a `tool` turn answers one."""
+    """One turn of a conversation: an assistant's turn may carry tool calls, a `tool` turn answers one; a user's
+    turn may carry images for a model that sees them."""
 
     role: str
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    images: tuple[Picture, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,11 @@ class GenerationRequest:
     grammar: str | None = None
     grammar_param: str = "response_format"
     """The request field the grammar came from, named when the grammar cannot be used."""
+
+    @property
+    def images(self) -> int:
+        """How many images its messages carry."""
+        return sum(len(message.images) for message in self.messages)
 
 
 @dataclass(frozen=True, slots=True)

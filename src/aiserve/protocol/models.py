@@ -36,6 +36,9 @@ class ModelCard(BaseModel):
     """The model's context window in tokens."""
     num_labels: int | None = None
     """Number of classes, for classifiers."""
+    vision: bool | None = None
+    """True for a chat model that sees images for itself (a GGUF with its projector); other chat models are told
+    what the server's vision model saw."""
     error: str | None = None
     """Why the model failed to load, when it did."""
 

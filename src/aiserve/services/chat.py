@@ -20,6 +20,7 @@ from aiserve.engine.protocol import (
     Finished,
     GenerationRequest,
     Message,
+    Picture,
     Piece,
     SamplingParams,
     TokenLogprob,
@@ -146,10 +147,19 @@ def refuse_unsupported(request: ChatCompletionRequest) -> None:
         raise InvalidInput("'top_logprobs' needs 'logprobs': true.", param="top_logprobs")
 
 
-def _message(message: ChatMessage, seen: Iterator[str]) -> Message:
+def _message(message: ChatMessage, seen: Iterator[str], pictures: Iterator[Picture] | None) -> Message:
     calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ())
     role = _ROLES.get(message.role, message.role)
-    return Message(role, message.text(seen), calls, message.tool_call_id, message.name)
+    if pictures is None or not message.images():
+        return Message(role, message.text(seen), calls, message.tool_call_id, message.name)
+    texts: list[str] = []
+    placed: list[Picture] = []
+    for part in message.content if isinstance(message.content, list) else ():
+        if isinstance(part, ImagePart):
+            placed.append(replace(next(pictures), at=sum(map(len, texts))))
+        else:
+            texts.append(part.text)
+    return Message(role, "".join(texts), calls, message.tool_call_id, message.name, tuple(placed))
 
 
 def images_of(request: ChatCompletionRequest) -> list[Image]:
@@ -162,10 +172,14 @@ def images_of(request: ChatCompletionRequest) -> list[Image]:
     ]
 
 
-def conversation(request: ChatCompletionRequest, seen: Sequence[str] = ()) -> tuple[Message, ...]:
-    """The messages for the engine, each image replaced by what was `seen` in it."""
+def conversation(
+    request: ChatCompletionRequest, seen: Sequence[str] = (), pictures: Sequence[Picture] | None = None
+) -> tuple[Message, ...]:
+    """The messages for the engine, each image replaced by what was `seen` in it, or given as its `pictures` to a
+    model that sees for itself."""
     descriptions = iter(seen)
-    return tuple(_message(m, descriptions) for m in request.messages)
+    shown = iter(pictures) if pictures is not None else None
+    return tuple(_message(m, descriptions, shown) for m in request.messages)
 
 
 def chat_generation(
@@ -312,6 +326,10 @@ class ChatService(ModelService):
         if window and generation.params.max_tokens >= window:  # known now, before any image is seen
             raise InvalidInput(f"max_tokens is {generation.params.max_tokens}: no room is left for the prompt in the "
                                f"{window}-token context window of '{entry.name}'.", param="max_tokens")  # fmt: skip
+        if entry.info.get("vision"):  # the model sees for itself; an image's tokens are known once it is read
+            await meter.reserve(tokens=window or worst_case(generation, window), images=len(images))
+            pictures = await self._vision.pictures(images, entry, meter)
+            return replace(generation, messages=conversation(request, pictures=pictures)), answer
         await meter.reserve(tokens=worst_case(generation, window, described=len(images)), images=len(images))
         seen = await self._vision.see(images, meter)
         return replace(generation, messages=conversation(request, seen.descriptions)), answer

@@ -4,20 +4,23 @@ one trained with `aiserve train` included) and puts a short, clearly marked desc
 image was; the answer names the vision model.
 
 Images come as data URLs (or `http(s)://` URLs when the operator turns fetching on), are held to the same limits
-and checks as `/v1/classify`, and count as images against the key's limits and in the ledger."""
+and checks as `/v1/classify`, and count as images against the key's limits and in the ledger.
+
+A chat model that sees for itself (a GGUF with its projector) is given each image's pixels instead, checked and
+decoded here, off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
-from aiserve.engine.protocol import ClassOutput
+from aiserve.engine.protocol import ClassOutput, Picture
 from aiserve.errors import InvalidInput, ModelNotFound, PayloadTooLarge
 from aiserve.registry.protocol import ModelEntry, require_ready
 from aiserve.services.base import ModelService
 from aiserve.services.fetch import fetch_image
 from aiserve.services.meter import Meter
-from aiserve.vision.decode import decode_base64
+from aiserve.vision.decode import decode_base64, pixels
 
 SHOWN = 3
 """Classes named in an image's description."""
@@ -82,6 +85,23 @@ class VisionBridge(ModelService):
                                          zip(datas, images, strict=True)))  # fmt: skip
         meter.images = len(images)
         return Seen(entry.spec.key, [describe(n, entry.spec.id, o) for n, o in enumerate(outputs, start=1)])
+
+    async def pictures(self, images: list[Image], entry: ModelEntry, meter: Meter) -> list[Picture]:
+        """Each image's pixels, for `entry`, a chat model that sees for itself (it is named as the vision model)."""
+        self.check(images)
+        datas = await asyncio.gather(*(self._bytes(image) for image in images))
+        pictures = await asyncio.gather(*(asyncio.to_thread(self._picture, data, image) for data, image in
+                                          zip(datas, images, strict=True)))  # fmt: skip
+        meter.images, meter.vision_model = len(images), entry.spec.key
+        return pictures
+
+    def _picture(self, data: bytes, image: Image) -> Picture:
+        try:
+            width, height, rgb = pixels(data, max_pixels=self._settings.models.classification.max_image_pixels,
+                                        max_side=self._settings.models.chat.images.max_side)  # fmt: skip
+        except InvalidInput as exc:  # the image itself is at fault: name its field
+            raise type(exc)(exc.message, param=image.param) from None
+        return Picture(width, height, rgb)
 
     async def _bytes(self, image: Image) -> bytes:
         settings = self._settings.models.chat.images

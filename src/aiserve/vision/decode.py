@@ -119,3 +119,13 @@ def _rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image if mode == "RGB" else image.convert("RGB")
+
+
+def pixels(data: bytes, *, max_pixels: int, max_side: int) -> tuple[int, int, bytes]:
+    """The image's width, height and 8-bit RGB pixels (row by row), scaled down to fit `max_side` on its longer
+    side; the same checks as `open_image` first."""
+    image = to_rgb(open_image(data, max_pixels=max_pixels), draft_size=max_side)
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+    width, height = image.size
+    return width, height, image.tobytes()

@@ -25,6 +25,7 @@ def card(entry: ModelEntry, registry: ModelLookup) -> ModelCard:
         dimensions=entry.info.get("dimensions"),
         max_input_tokens=entry.info.get("max_input_tokens"),
         num_labels=entry.info.get("num_labels"),
+        vision=entry.info.get("vision"),
         device=entry.info.get("device"),
         error=entry.error,
     )

@@ -147,7 +147,7 @@ class SteppedBackend(GenerationBackend):
         """The prompt's tokens (chat template applied), checked against the context window with `max_tokens`
         (`InvalidInput` when it does not fit or is empty)."""
         params = request.params
-        tokens = self.encode(self.prompt_of(request))
+        tokens = self.prompt_tokens(request)
         if not tokens:
             raise InvalidInput("The prompt is empty.", param="prompt")
         if len(tokens) + params.max_tokens > self.context_window:
@@ -159,8 +159,16 @@ class SteppedBackend(GenerationBackend):
             )
         return tokens
 
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        """The prompt's tokens, chat template applied; images are refused by a runtime that cannot see them."""
+        if request.images:
+            raise InvalidInput(f"The model '{self.model_dir.name}' does not see images.", param="messages")
+        return self.encode(self.prompt_of(request))
+
     def count_tokens(self, items: Sequence[GenerationRequest]) -> list[int] | None:
         """The tokens each request's prompt takes, chat template included (off the model's thread)."""
+        if any(request.images for request in items):
+            raise InvalidInput(f"The model '{self.model_dir.name}' does not see images.", param="messages")
         return [len(self.count_encode(self.prompt_of(request))) for request in items]
 
     def count_encode(self, text: str) -> list[int]:

@@ -2,6 +2,8 @@
 decoded together: one llama.cpp context holds a sequence per answer, and each step decodes one token of every
 running answer in one `llama_decode` call.
 
+A model folder with a projector (`mmproj.gguf`) beside its weights sees images for itself (`llama_media.py`).
+
 A finished answer's cache is kept: a new prompt goes to the free sequence that already holds the longest start of
 it (a shared system prompt, the earlier turns of a conversation) and only the rest is evaluated."""
 
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 from aiserve.engine.backends.chat_template import ChatTemplate
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
 from aiserve.engine.backends.grammar import Constraint, Grammars
+from aiserve.engine.backends.llama_media import ImageTokens, Projector
 from aiserve.engine.backends.options import ChatOptions
 from aiserve.engine.protocol import GenerationRequest, Message
 
@@ -38,13 +41,16 @@ class LlamaCppOptions(ChatOptions):
 
 
 class LlamaCppBackend(SteppedBackend):
-    """`model.gguf` in the model folder; the prompt is built with the chat template stored in the GGUF.
+    """`model.gguf` in the model folder, and `mmproj.gguf` for a model that sees images; the prompt is built with
+    the chat template stored in the GGUF.
 
     Options: `LlamaCppOptions`.
     """
 
     runtime = "llama.cpp"
     Options = LlamaCppOptions
+    _BATCH = 512
+    """Tokens evaluated in one `llama_decode` while prefilling."""
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
@@ -55,6 +61,7 @@ class LlamaCppBackend(SteppedBackend):
         self._ctx: Any = None
         self._batch: Any = None
         self._template: ChatTemplate | None = None
+        self._projector: Projector | None = None
         self._places: dict[Decoding, _Place] = {}
         self._free: list[int] = []
         self._held: list[list[int]] = []
@@ -88,26 +95,48 @@ class LlamaCppBackend(SteppedBackend):
         params.n_ctx = self.opts.context_window * self.max_running
         params.n_seq_max = self.max_running
         params.kv_unified = False  # each sequence gets its own context_window of cache
-        params.n_batch = params.n_ubatch = 512
+        params.n_batch = params.n_ubatch = self._BATCH
         params.n_threads = params.n_threads_batch = self.threads
         self._ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=max(512, self.max_running), embd=0, n_seq_max=1, verbose=False)
         self._llm = llm
+        projector = self.model_dir / "mmproj.gguf"
+        if projector.exists():
+            self._projector = Projector(projector, llm._model.model, threads=self.threads, gpu=self.device == "cuda")
         self.eos_tokens = frozenset({llm.token_eos()})
         self._free = list(range(self.max_running))
         self._held = [[] for _ in range(self.max_running)]
 
     def unload(self) -> None:
-        """Free the context and the model."""
+        """Free the projector, the context and the model."""
+        if self._projector is not None:
+            self._projector.close()
+            self._projector = None
         for part in (self._batch, self._ctx, self._llm):
             if part is not None:
                 part.close()
         self._batch = self._ctx = self._llm = None
 
     def chat_prompt(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
-        """The GGUF's own template, with the assistant's turn opened."""
+        """The GGUF's own template, with the assistant's turn opened (and the projector's marker where each image
+        goes)."""
         assert self._template is not None
+        if self._projector is not None:
+            messages = [self._projector.marked(message) for message in messages]
         return self._template.render(messages, tools)
+
+    def prompt_tokens(self, request: GenerationRequest) -> list[int]:
+        """The prompt's tokens; with images, `ImageTokens` made by the projector."""
+        if not request.images or self._projector is None:
+            return super().prompt_tokens(request)
+        pictures = [picture for message in request.messages for picture in message.images]
+        return self._projector.tokenize(self.prompt_of(request), pictures)
+
+    def count_tokens(self, items: Sequence[GenerationRequest]) -> list[int] | None:
+        """The tokens each request's prompt takes, its images' positions included."""
+        if not any(request.images for request in items):
+            return super().count_tokens(items)
+        return [len(self.prompt_tokens(request)) for request in items]
 
     def detokenize(self, tokens: list[int]) -> str:
         """The answer's text so far (an unfinished character shows as U+FFFD, which is held back)."""
@@ -142,17 +171,30 @@ class LlamaCppBackend(SteppedBackend):
         return sequence
 
     def _prefill(self, seq_id: int, tokens: list[int], reused: int) -> int:
-        """Evaluate `tokens[reused:]` into sequence `seq_id`; the batch index of the last token's logits."""
+        """Evaluate `tokens[reused:]` into sequence `seq_id`, its images by the projector; the batch index of the
+        last token's logits."""
         self._ctx.kv_cache_seq_rm(seq_id, reused, -1)
         self._held[seq_id] = tokens[:reused]
-        chunk, last = 512, 0
-        for start in range(reused, len(tokens), chunk):
-            part = tokens[start : start + chunk]
+        runs = [run for run in tokens.runs if run.end > reused] if isinstance(tokens, ImageTokens) else []
+        start = reused
+        for run in runs:
+            assert self._projector is not None
+            self._evaluate(seq_id, tokens, start, run.start)
+            self._projector.evaluate(self._ctx.ctx, run, seq_id, self._BATCH)
+            start = run.end
+        last = self._evaluate(seq_id, tokens, start, len(tokens))
+        self._held[seq_id] = list(tokens)
+        return last
+
+    def _evaluate(self, seq_id: int, tokens: list[int], begin: int, end: int) -> int:
+        """Evaluate the text `tokens[begin:end]`, asking for the logits of the prompt's last token."""
+        chunk, last = self._BATCH, 0
+        for start in range(begin, end, chunk):
+            part = tokens[start : min(start + chunk, end)]
             self._fill([(seq_id, start + i, t, False) for i, t in enumerate(part)])
             last = len(part) - 1
-            self._batch.batch.logits[last] = start + chunk >= len(tokens)
+            self._batch.batch.logits[last] = start + len(part) >= len(tokens)
             self._ctx.decode(self._batch)
-        self._held[seq_id] = list(tokens)
         return last
 
     def _forget(self, seq_id: int) -> None:
@@ -171,7 +213,8 @@ class LlamaCppBackend(SteppedBackend):
             if n > best_len:
                 best, best_len = seq_id, n
         self._free.remove(best)
-        return best, min(best_len, len(tokens) - 1)
+        kept = min(best_len, len(tokens) - 1)
+        return best, tokens.boundary(kept) if isinstance(tokens, ImageTokens) else kept
 
     def step(self) -> None:
         """One token for every running answer, in one `llama_decode`."""
@@ -216,8 +259,9 @@ class LlamaCppBackend(SteppedBackend):
         self._places[sequence].next_token = self.choose(sequence, logits, greedy)
 
     def info(self) -> dict[str, Any]:
-        """Context window, answers decoded together, and device."""
-        return {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
+        """Context window, answers decoded together, device, and whether it sees images."""
+        info = {"device": self.device, "max_input_tokens": self.opts.context_window, "slots": self.max_running}
+        return {**info, "vision": True} if self._projector is not None else info
 
 
 def _close_devnull_at_exit() -> None:

@@ -36,7 +36,8 @@ class Sampler:
         self._token_bytes = token_bytes
         self._rng = np.random.default_rng(params.seed)
         self._counts: Counter[int] = Counter()
-        self._seen: set[int] = set(prompt) if params.repetition_penalty != 1.0 else set()
+        # an image's positions in a prompt are negative keys, not tokens
+        self._seen: set[int] = {t for t in prompt if t >= 0} if params.repetition_penalty != 1.0 else set()
         if any(not 0 <= token < n_vocab for token, _ in params.logit_bias):
             raise InvalidInput(f"'logit_bias' names a token outside this model's vocabulary of {n_vocab}.",
                                param="logit_bias")  # fmt: skip
