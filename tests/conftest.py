@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM, SMOLLM2, SMOLLM2_HF
+from aiserve.registry.catalog import EFFICIENTNET_LITE0, MINILM, MINILM_RERANK, SMOLLM2, SMOLLM2_HF
 from aiserve.registry.prepare import prepare
 from aiserve.settings import Settings, load_settings
 
@@ -37,6 +37,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prepare(path / "models", EFFICIENTNET_LITE0)
     prepare(path / "models", SMOLLM2)
     prepare(path / "models", SMOLLM2_HF)
+    prepare(path / "models", MINILM_RERANK)
     return path
 
 

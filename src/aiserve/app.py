@@ -30,6 +30,7 @@ from aiserve.api.routes import (
     health,
     messages,
     models,
+    rerank,
     responses,
     usage,
 )
@@ -43,6 +44,7 @@ from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
 from aiserve.services.messages import MessagesService
+from aiserve.services.rerank import RerankService
 from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings, load_settings
 from aiserve.usage import reports
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, registry=registry, engine=engine, metrics=metrics, sessions=made_sessions,
         embeddings=EmbeddingService(registry, engine, settings), classify=ClassifyService(registry, engine, settings),
         chat=chat_service, responses=ResponsesService(chat_service, DatabaseResponses(made_sessions), settings),
-        messages=MessagesService(chat_service),
+        messages=MessagesService(chat_service), rerank=RerankService(registry, engine, settings),
     )  # fmt: skip
     authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions, folder=settings.data_dir / "ledger",
@@ -115,8 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    routers = (models.router, embeddings.router, chat.router, responses.router, messages.router, classify.router,
-               classify_v2.router, usage.router, admin.router)  # fmt: skip
+    routers = (models.router, embeddings.router, rerank.router, chat.router, responses.router, messages.router,
+               classify.router, classify_v2.router, usage.router, admin.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     add_schemas(app, (*chat.STREAMED, *messages.STREAMED))

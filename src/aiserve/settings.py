@@ -107,6 +107,13 @@ class ClassificationSettings(_Group):
     """Predictions returned when the request does not say."""
 
 
+class RerankSettings(_Group):
+    """Settings for `/v1/rerank` and `/rerank`."""
+
+    max_documents: int = Field(default=1000, ge=1, le=100_000)
+    """Most documents in one request (413 past it)."""
+
+
 class CatalogModel(_Group):
     """A model of your own, added to the built-in catalogue (e.g. `[[models.catalog]]` in the TOML file)."""
 
@@ -114,14 +121,15 @@ class CatalogModel(_Group):
     """The model's name; several versions may share it."""
     version: str = Field(default="1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     """Its version: `id@version` selects it; the bare id selects the default (first loaded) version."""
-    task: Literal["embeddings", "classification", "chat"]
+    task: Literal["embeddings", "classification", "chat", "rerank"]
     """What it does."""
-    backend: Literal["onnx-classifier", "onnx-embedding", "llama-cpp"]
-    """How it runs: `onnx-embedding` for embeddings, `onnx-classifier` for classification, `llama-cpp` for chat."""
+    backend: Literal["onnx-classifier", "onnx-embedding", "llama-cpp", "onnx-cross-encoder"]
+    """How it runs: `onnx-embedding` for embeddings, `onnx-classifier` for classification, `llama-cpp` for chat,
+    `onnx-cross-encoder` for rerank."""
     files: dict[str, Path]
     """Files to gather into the model folder, by name: `model.onnx` and `labels.json` for a classifier, `model.onnx`
     and `tokenizer.json` for embeddings, `model.gguf` for a chat model (and `mmproj.gguf`, its projector, for a
-    multimodal GGUF that sees images for itself)."""
+    multimodal GGUF that sees images for itself), `model.onnx` and `tokenizer.json` for a cross-encoder."""
     aliases: list[str] = Field(default_factory=list)
     """Other names for this exact version."""
     options: dict[str, Any] = Field(default_factory=dict)
@@ -141,7 +149,8 @@ class CatalogModel(_Group):
         return self
 
 
-_BACKEND_TASK = {"onnx-classifier": "classification", "onnx-embedding": "embeddings", "llama-cpp": "chat"}
+_BACKEND_TASK = {"onnx-classifier": "classification", "onnx-embedding": "embeddings", "llama-cpp": "chat",
+                 "onnx-cross-encoder": "rerank"}  # fmt: skip
 
 
 class ChatImageSettings(_Group):
@@ -204,7 +213,7 @@ class ModelsSettings(_Group):
     """Which models this server loads."""
 
     enabled: list[str] = Field(
-        default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"]
+        default_factory=lambda: ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct", "minilm-rerank"]
     )
     """Model ids (or aliases) to load at start."""
     catalog: list[CatalogModel] = Field(default_factory=list)
@@ -220,6 +229,8 @@ class ModelsSettings(_Group):
     """Image classification settings."""
     chat: ChatSettings = Field(default_factory=ChatSettings)
     """Text generation settings."""
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
+    """Rerank settings."""
 
 
 class AuthSettings(_Group):

@@ -18,7 +18,7 @@ def client(server: ServerProcess) -> openai.OpenAI:
 
 def test_models_list(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
-    assert ids == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"]
+    assert ids == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct", "minilm-rerank"]
     assert client.models.retrieve("all-MiniLM-L6-v2").id == "all-minilm-l6-v2"
 
 

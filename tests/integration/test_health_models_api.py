@@ -19,7 +19,12 @@ def test_welcome_and_liveness(client: TestClient) -> None:
 def test_ready_lists_model_states(client: TestClient) -> None:
     assert client.get("/ready").json() == {
         "status": "ready",
-        "models": {"all-minilm-l6-v2": "ready", "efficientnet-lite0": "ready", "smollm2-135m-instruct": "ready"},
+        "models": {
+            "all-minilm-l6-v2": "ready",
+            "efficientnet-lite0": "ready",
+            "smollm2-135m-instruct": "ready",
+            "minilm-rerank": "ready",
+        },
     }
 
 
@@ -44,7 +49,12 @@ def test_ready_is_503_until_models_load_and_when_they_fail(make_settings: MakeSe
 def test_models_list_in_openai_shape(client: TestClient) -> None:
     body = client.get("/v1/models").json()
     assert body["object"] == "list"
-    assert [c["id"] for c in body["data"]] == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"]
+    assert [c["id"] for c in body["data"]] == [
+        "all-minilm-l6-v2",
+        "efficientnet-lite0",
+        "smollm2-135m-instruct",
+        "minilm-rerank",
+    ]
     card = body["data"][0]
     assert card["id"] == "all-minilm-l6-v2"
     assert card["object"] == "model"

@@ -82,13 +82,19 @@ def ids(client: TestClient) -> list[str]:
 
 
 def test_second_version_loads_beside_the_first_and_unloads(app: TestClient) -> None:
-    assert ids(app) == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct"]
+    assert ids(app) == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct", "minilm-rerank"]
     loaded = app.post("/v1/admin/models/load", json={"model": "efficientnet-lite0@2"})
     assert loaded.status_code == 200, loaded.text
     assert loaded.json()["id"] == "efficientnet-lite0@2"
     assert loaded.json()["version"] == "2"
     assert loaded.json()["status"] == "ready"
-    assert ids(app) == ["all-minilm-l6-v2", "efficientnet-lite0", "smollm2-135m-instruct", "efficientnet-lite0@2"]
+    assert ids(app) == [
+        "all-minilm-l6-v2",
+        "efficientnet-lite0",
+        "smollm2-135m-instruct",
+        "minilm-rerank",
+        "efficientnet-lite0@2",
+    ]
 
     assert classify(app)["model"] == "efficientnet-lite0"
     assert classify(app, "efficientnet-lite0@1")["model"] == "efficientnet-lite0"

@@ -19,6 +19,7 @@ from aiserve.services.chat import ChatService
 from aiserve.services.classify import ClassifyService
 from aiserve.services.embeddings import EmbeddingService
 from aiserve.services.messages import MessagesService
+from aiserve.services.rerank import RerankService
 from aiserve.services.responses import ResponsesService
 from aiserve.settings import Settings
 
@@ -37,6 +38,7 @@ class Services:
     chat: ChatService
     responses: ResponsesService
     messages: MessagesService
+    rerank: RerankService
     drain: Drain = field(default_factory=Drain)
 
 

@@ -129,6 +129,43 @@ def chat(
         )
 
 
+@app.command("rerank")
+def rerank(
+    concurrency: ClientCountsOpt = "1,4,16",
+    documents: Annotated[int, typer.Option(min=1, help="Documents per request.")] = 32,
+    duration: DurationOpt = 10.0,
+    offline: Annotated[bool, typer.Option(help="Also measure the model in process (the limit).")] = False,
+    url: BenchUrlOpt = None,
+    model: Annotated[str, typer.Option(help="Rerank model.")] = "minilm-rerank",
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """A new query over new documents in every request from N concurrent clients: requests/s, documents/s,
+    latency; with --offline the ratio of the best HTTP documents/s to the model's in-process documents/s."""
+    from aiserve.bench.rerank import run_rerank_bench
+
+    settings = settings_from(config, data_dir=data_dir)
+    with Console(stderr=True).status("reranking…") if not as_json else _Quiet():
+        report = run_rerank_bench(settings, model=model, concurrency=_levels(concurrency), documents=documents,
+                                  duration_s=duration, url=url, offline=offline, api_key=api_key)  # fmt: skip
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    title = f"POST /v1/rerank, {report['model']}, {documents} documents per request, {report['cpus']} CPUs"
+    table = Table("clients", "req/s", "documents/s", "p50 ms", "p95 ms", "errors", title=title)
+    for lv in report["levels"]:
+        table.add_row(str(lv["concurrency"]), f"{lv['requests_per_s']:.2f}", f"{lv['documents_per_s']:.1f}",
+                      f"{lv['p50_ms']:.0f}", f"{lv['p95_ms']:.0f}", str(lv["errors"]))  # fmt: skip
+    console = Console()
+    console.print(table)
+    if "offline" in report:
+        by_batch = ", ".join(f"batch {b}: {r}" for b, r in report["offline"]["documents_per_s_by_batch"].items())
+        console.print(f"Offline, in process: {by_batch} documents/s")
+        console.print(f"Best HTTP documents/s / best offline documents/s = [bold]{report['ratio']:.2f}[/bold]")
+
+
 class _Quiet:
     def __enter__(self) -> None:
         return None

@@ -22,6 +22,7 @@ from aiserve.cli import (
     keys,
     models,
     openapi,
+    rerank,
     serve,
     train,
     usage,
@@ -43,6 +44,7 @@ app.command("usage")(usage.usage)
 app.command("chat")(chat.chat)
 app.command("classify")(classify.classify)
 app.command("embed")(embed.embed)
+app.command("rerank")(rerank.rerank)
 app.command("export")(export.export)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)

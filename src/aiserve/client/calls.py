@@ -20,6 +20,7 @@ from aiserve.protocol.classify import ClassifyResponse
 from aiserve.protocol.embeddings import EmbeddingResponse
 from aiserve.protocol.keys import KeyCreated, KeyList, KeyOut, Limits, UserList, UserOut
 from aiserve.protocol.models import ModelAlias, ModelAliasList, ModelCard, ModelList
+from aiserve.protocol.rerank import RerankResponse
 from aiserve.protocol.usage import UsageReport
 
 T = TypeVar("T", bound=BaseModel)
@@ -79,6 +80,14 @@ def embeddings(input: str | Sequence[str], *, model: str, encoding_format: str =
     body = _body(input=input if isinstance(input, str) else list(input), model=model,
                  encoding_format=encoding_format, dimensions=dimensions)  # fmt: skip
     return Call("POST", "/v1/embeddings", EmbeddingResponse, body)
+
+
+def rerank(query: str, documents: Sequence[str], *, model: str | None = None, top_n: int | None = None,
+           return_documents: bool = True) -> Call[RerankResponse]:  # fmt: skip
+    """Order documents by their relevance to a query, best first."""
+    body = _body(model=model, query=query, documents=list(documents), top_n=top_n,
+                 return_documents=return_documents)  # fmt: skip
+    return Call("POST", "/v1/rerank", RerankResponse, body)
 
 
 def chat_completion(messages: Iterable[Message], *, model: str, **sampling: Any) -> Call[ChatCompletion]:

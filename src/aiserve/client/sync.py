@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import count
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
@@ -17,6 +17,7 @@ from aiserve.client.calls import Call, Message
 from aiserve.client.errors import APIError
 from aiserve.client.retry import MAX_WAIT_S
 from aiserve.protocol.chat import ChatCompletion, ChatCompletionChunk, Completion
+from aiserve.protocol.rerank import RerankResponse
 
 T = TypeVar("T", bound=BaseModel)
 P = ParamSpec("P")
@@ -77,6 +78,11 @@ class Client(BaseClient):
         """Make the call (with retries) and read its answer."""
         response = self._send(call, stream=False)
         return self._parse(call, response)
+
+    def rerank(self, query: str, documents: Sequence[str], *, model: str | None = None, top_n: int | None = None,
+               return_documents: bool = True) -> RerankResponse:  # fmt: skip
+        """Order `documents` by their relevance to `query`, best first (the best `top_n`)."""
+        return self.send(calls.rerank(query, documents, model=model, top_n=top_n, return_documents=return_documents))
 
     def stream(self, call: Call[T]) -> Stream[T]:
         """Make the call (retried until the stream starts) and read its events as they come."""

@@ -136,6 +136,14 @@ class EmbeddingOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreOutput:
+    """How relevant one document is to a query (0 to 1, higher is more), and the tokens the model read for it."""
+
+    score: float
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class ClassOutput:
     """One image's best classes with their probabilities, best first."""
 

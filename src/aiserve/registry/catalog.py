@@ -34,6 +34,16 @@ MINILM_FP32 = ModelSpec(
     description="all-MiniLM-L6-v2 in fp32, exported from the packaged weights: the source for a per-channel int8.",
 )
 
+MINILM_RERANK = ModelSpec(
+    id="minilm-rerank",
+    task="rerank",
+    backend="onnx-late-interaction",
+    aliases=("all-minilm-l6-v2-rerank", "rerank"),
+    files=MINILM.files,
+    options={"max_tokens": 256},
+    description="Reranker on the shipped all-MiniLM-L6-v2: token-by-token (late interaction) and whole-text cosine.",
+)
+
 EFFICIENTNET_LITE0 = ModelSpec(
     id="efficientnet-lite0",
     task="classification",
@@ -81,7 +91,7 @@ SMOLLM2_HF = ModelSpec(
     description="SmolLM2-135M-Instruct on transformers + torch (fp32 from the GGUF, int8 on the CPU, CUDA on a GPU).",
 )
 
-BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2, SMOLLM2_HF, MINILM_FP32)
+BUILTIN: tuple[ModelSpec, ...] = (MINILM, EFFICIENTNET_LITE0, SMOLLM2, SMOLLM2_HF, MINILM_FP32, MINILM_RERANK)
 
 
 def from_config(model: CatalogModel) -> ModelSpec:

@@ -28,6 +28,7 @@ FLAGS = {
     "bench classify": f"{BENCH} --api-key --device --image --model --no-offline --offline --url --warmup",
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",
+    "bench rerank": f"{BENCH} --api-key --documents --model --no-offline --offline --url",
     "bench soak": "--clients --data-dir --duration --json --plot",
     "chat": f"{REMOTE} --image --json --json-schema --max-tokens --model --no-stream --stream --system --temperature "
     "--usage",
@@ -41,6 +42,7 @@ FLAGS = {
     "deploy vm": "--config --domain --email --image --output -c -o",
     "doctor": "--json",
     "embed": f"{REMOTE} --json --model",
+    "rerank": f"{REMOTE} --json --lines --model --top",
     "eval": f"{REMOTE} --data --data-dir --out",
     "export": "--bundle --config --data --data-dir --force --max-drop --models --no-force --quantize --version -c -m",
     "keys create": f"{ADMIN} {LIMITS} --expires-days --name --scopes --user -u",

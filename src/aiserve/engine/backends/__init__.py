@@ -14,6 +14,8 @@ BACKENDS: dict[str, str] = {
     "dummy": "aiserve.engine.backends.dummy:DummyBackend",
     "llama-cpp": "aiserve.engine.backends.llama_cpp:LlamaCppBackend",
     "transformers": "aiserve.engine.backends.transformers_lm:TransformersBackend",
+    "onnx-cross-encoder": "aiserve.engine.backends.onnx_rerank:OnnxCrossEncoderBackend",
+    "onnx-late-interaction": "aiserve.engine.backends.onnx_rerank:OnnxLateInteractionBackend",
 }
 
 AnyBackend = ModelBackend[Any, Any, Any, Any] | GenerationBackend
