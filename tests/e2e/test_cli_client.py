@@ -1,9 +1,10 @@
-"""`aiserve chat|classify|embed|usage` against a real server, run as a user would: answers, tables and JSON, a
+"""`aiserve chat|classify|embed|rerank|usage` against a real server, run as a user would: answers, tables and JSON, a
 conversation scripted on stdin that keeps (and on `/clear` forgets) its history, and every failure as one line."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -142,6 +143,37 @@ def test_embed_prints_a_summary_or_the_vectors(server: ServerProcess) -> None:
     code, out, err = run(server, "embed", "a cat", "--json")
     assert code == 0, err
     assert len(json.loads(out)["data"][0]["embedding"]) == 384
+
+
+def test_rerank_ranks_files_or_their_lines(server: ServerProcess, tmp_path: Path) -> None:
+    texts = {"cat.txt": "A cat purrs on the sofa.", "dog.txt": "The dog barks at the postman every morning.",
+             "fish.txt": "Fish swim in the pond."}  # fmt: skip
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    files = [str(tmp_path / name) for name in texts]
+    code, out, err = run(server, "rerank", "Which animal barks?", *files)
+    assert code == 0, err
+    assert "minilm-rerank" in out
+    assert out.index("dog.txt") < out.index("cat.txt")
+    code, out, err = run(server, "rerank", "Which animal barks?", *files, "--json", "--top", "1")
+    assert code == 0, err
+    assert [r["where"] for r in json.loads(out)["results"]] == [files[1]]
+    (tmp_path / "all.txt").write_text("\n".join(texts.values()) + "\n\n")
+    code, out, err = run(server, "rerank", "Which animal barks?", str(tmp_path / "all.txt"), "--lines", "--json")
+    assert code == 0, err
+    assert [r["where"] for r in json.loads(out)["results"]][0] == f"{tmp_path / 'all.txt'}:2"
+
+
+def test_the_retrieval_example_answers_with_its_sources(server: ServerProcess) -> None:
+    example = Path(__file__).parents[2] / "docs" / "examples" / "retrieval.py"
+    env = {**os.environ, "AISERVE_BASE_URL": server.url, "AISERVE_API_KEY": ADMIN}
+    done = subprocess.run([sys.executable, str(example), "How do I keep my basil plant healthy?"], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sources = [line for line in done.stdout.splitlines() if re.match(r"\[\d\] ", line)]
+    assert len(sources) == 3
+    assert "basil" in sources[0].lower()
+    assert done.stdout.splitlines()[0].strip()  # the answer comes first
 
 
 def test_failures_are_one_friendly_line(server: ServerProcess) -> None:

@@ -43,6 +43,7 @@ from aiserve.protocol.chat import (
 )
 from aiserve.protocol.embeddings import EmbeddingResponse
 from aiserve.protocol.keys import Limits
+from aiserve.protocol.rerank import RerankResponse
 from tests.services import free_port
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +117,18 @@ def test_embeddings_float_and_base64(sdk: Sdk) -> None:
     packed = sdk(lambda c: c.embeddings.create("a cat", model=EMBED, encoding_format="base64"))
     assert isinstance(packed.data[0].embedding, str)
     assert packed.usage.prompt_tokens == 4
+
+
+def test_rerank_orders_documents_best_first(sdk: Sdk) -> None:
+    documents = ["A cat purrs on the sofa.", "The dog barks at the postman every morning.", "Fish swim in the pond."]
+    answer = sdk(lambda c: c.rerank("Which animal barks?", documents, top_n=2))
+    assert isinstance(answer, RerankResponse)
+    assert [r.index for r in answer.results][0] == 1
+    assert len(answer.results) == 2
+    assert answer.results[0].document is not None
+    assert answer.results[0].document.text == documents[1]
+    bare = sdk(lambda c: c.rerank("Which animal barks?", documents, model="minilm-rerank", return_documents=False))
+    assert [r.document for r in bare.results] == [None, None, None]
 
 
 def test_chat_whole_and_streamed_agree(sdk: Sdk) -> None:

@@ -62,5 +62,5 @@ def rerank(
         where, text = documents[result.index]
         snippet = " ".join(text.split())
         snippet = snippet if len(snippet) <= SNIPPET else snippet[: SNIPPET - 1] + "…"
-        table.add_row(str(rank), f"{result.relevance_score:.3f}", where, snippet)
+        table.add_row(str(rank), f"{result.relevance_score:.3f}", Path(where).name, snippet)  # the JSON has the path
     Console().print(table)
