@@ -70,6 +70,21 @@ def test_bench_classify_reports_the_ratio_and_device_figures(data_dir: Path) -> 
     assert facts["fp32_mb"] == pytest.approx(facts["parameters"] * 4 / 1e6, abs=0.1)
 
 
+def test_bench_rerank_reports_documents_per_second_against_the_offline_limit(data_dir: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "aiserve", "bench", "rerank", "--concurrency", "1,2", "--documents", "8",
+         "--duration", "1", "--offline", "--json", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [lv["concurrency"] for lv in report["levels"]] == [1, 2]
+    assert all(lv["errors"] == 0 and lv["documents_per_s"] == pytest.approx(lv["requests_per_s"] * 8, rel=0.01)
+               for lv in report["levels"])  # fmt: skip
+    assert set(report["offline"]["documents_per_s_by_batch"]) == {"8", "32"}
+    assert report["ratio"] > 0
+
+
 def test_bench_chat_reports_ttft_and_token_rates(data_dir: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "aiserve", "bench", "chat", "--concurrency", "1,2", "--duration", "2",
