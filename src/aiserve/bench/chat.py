@@ -4,7 +4,9 @@ Each client streams `/v1/chat/completions` answers of a fixed length back to bac
 level reports the longest gap between two tokens of a running stream; `--hostile` sends oversized prompts beside the
 streams all the while (a conversation of 200,000 short messages, one message of 6 MB, each refused), to show that
 the running streams keep their pace. `--structured` runs each level twice, free and held to a JSON schema, and
-reports what constrained decoding costs. `--offline` runs the runtime in process for one stream, the single-stream
+reports what constrained decoding costs. `--long-prompts` sends a distinct prompt of about 1,500 tokens beside the
+streams, one after another, and each level reports the longest gap between two tokens over the median one (chunked
+prefill keeps it small). `--offline` runs the runtime in process for one stream, the single-stream
 decode speed.
 
 Every request asks about a different subject, so no answer can come from a cache.
@@ -73,6 +75,10 @@ class ChatLevel:
     stream_tokens_per_s: list[float] = field(default_factory=list)
     max_gap_ms: float = 0.0
     """The longest wait between two tokens of one stream."""
+    gaps_ms: list[float] = field(default_factory=list)
+    """Every wait between two tokens of one stream."""
+    long_prompts: list[float] = field(default_factory=list)
+    """Seconds each long prompt sent beside the streams took to answer (`--long-prompts`)."""
     hostile_refused: int = 0
     """Oversized prompts sent beside the streams and refused."""
     format: str = "text"
@@ -94,6 +100,10 @@ class ChatLevel:
             "ttft_p50_ms": round(ttft[len(ttft) // 2], 1),
             "ttft_p95_ms": round(ttft[min(len(ttft) - 1, int(len(ttft) * 0.95))], 1),
             "max_gap_ms": round(self.max_gap_ms, 1),
+            "median_gap_ms": round(statistics.median(self.gaps_ms), 1) if self.gaps_ms else 0.0,
+            "max_gap_over_median": round(self.max_gap_ms / statistics.median(self.gaps_ms), 2) if self.gaps_ms else 0,
+            "long_prompts": len(self.long_prompts),
+            "long_prompt_p50_s": round(statistics.median(self.long_prompts), 2) if self.long_prompts else None,
             "hostile_refused": self.hostile_refused,
         }
 
@@ -124,6 +134,7 @@ async def _client(url: str, bodies: Bodies, level: ChatLevel, until: float, head
                                 first = now
                             else:
                                 level.max_gap_ms = max(level.max_gap_ms, (now - last) * 1000)
+                                level.gaps_ms.append((now - last) * 1000)
                             last = now
             except httpx.HTTPError:
                 level.errors += 1
@@ -157,14 +168,44 @@ async def _hostile(url: str, bodies: list[bytes], level: ChatLevel, until: float
                 level.hostile_refused += answer.status_code in (400, 413, 422)
 
 
+LONG_PROMPT_TOKENS = 1500
+
+
+def long_prompt(model: str, n: int) -> bytes:
+    """A distinct prompt of about `LONG_PROMPT_TOKENS` tokens that asks for one token."""
+    notes = " ".join(f"Item {n}-{i}: crate {i * 13 % 997} left dock {i % 9} at {i % 24}:00." for i in range(61))
+    return orjson.dumps({"model": model, "messages": [{"role": "user", "content": f"Summarise: {notes}"}],
+                         "max_tokens": 1, "temperature": 0})  # fmt: skip
+
+
+async def _long_prompts(url: str, model: str, level: ChatLevel, until: float, headers: dict[str, str]) -> None:
+    """Long prompts, one after another, arriving while the streams run (each answered with one token)."""
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
+        await asyncio.sleep(1.0)  # the streams are running first
+        n = 0
+        while time.monotonic() < until:
+            n += 1
+            started = time.perf_counter()
+            answer = await client.post("/v1/chat/completions", content=long_prompt(model, n),
+                                       headers={"content-type": "application/json"})  # fmt: skip
+            if answer.status_code == 200:
+                level.long_prompts.append(time.perf_counter() - started)
+            else:
+                level.errors += 1
+            await asyncio.sleep(0.5)
+
+
 async def _level(
-    url: str, bodies: Bodies, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes]
-) -> ChatLevel:
+    url: str, bodies: Bodies, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes],
+    long_prompts: bool = False,
+) -> ChatLevel:  # fmt: skip
     level = ChatLevel(concurrency, format="json_schema" if bodies.schema is not None else "text")
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     until = started + duration_s
     beside = [_hostile(url, hostile, level, until, headers)] if hostile else []
+    if long_prompts:
+        beside.append(_long_prompts(url, bodies.model, level, until, headers))
     await asyncio.gather(*(_client(url, bodies, level, until, headers) for _ in range(concurrency)), *beside)
     level.elapsed_s = time.monotonic() - started
     return level
@@ -192,6 +233,7 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
     url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False, structured: bool = False,
+    long_prompts: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate. With
     `structured`, each level runs free then held to `SCHEMA`, and `structured_over_free` gives the constrained
@@ -200,7 +242,8 @@ def run_chat_bench(
     formats = [None, SCHEMA] if structured else [None]
 
     def sweep(target: str) -> list[dict[str, Any]]:
-        return [asyncio.run(_level(target, Bodies(model, max_tokens, schema), c, duration_s, api_key, bad)).to_dict()
+        return [asyncio.run(_level(target, Bodies(model, max_tokens, schema), c, duration_s, api_key, bad,
+                                   long_prompts)).to_dict()
                 for c in concurrency for schema in formats]  # fmt: skip
 
     if url:

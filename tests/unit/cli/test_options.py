@@ -23,8 +23,8 @@ REMOTE = "--api-key --config --url -c"
 BENCH = "--concurrency --config --data-dir --duration --json -c"
 
 FLAGS = {
-    "bench chat": f"{BENCH} --api-key --hostile --max-tokens --model --no-hostile --no-offline --no-structured "
-    "--offline --structured --url",
+    "bench chat": f"{BENCH} --api-key --hostile --long-prompts --max-tokens --model --no-hostile --no-long-prompts "
+    "--no-offline --no-structured --offline --structured --url",
     "bench classify": f"{BENCH} --api-key --device --image --model --no-offline --offline --url --warmup",
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",

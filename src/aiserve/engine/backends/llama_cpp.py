@@ -4,6 +4,9 @@ running answer in one `llama_decode` call.
 
 A model folder with a projector (`mmproj.gguf`) beside its weights sees images for itself (`llama_media.py`).
 
+A long prompt that arrives while answers are running is evaluated a chunk per step, in the same `llama_decode` as
+their next tokens (chunked prefill), so the running answers keep their pace; alone, a prompt is evaluated at once.
+
 A finished answer's cache is kept: a new prompt goes to the free sequence that already holds the longest start of
 it (a shared system prompt, the earlier turns of a conversation) and only the rest is evaluated."""
 
@@ -11,12 +14,13 @@ from __future__ import annotations
 
 import atexit
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from aiserve.engine.backends.chat_template import ChatTemplate
 from aiserve.engine.backends.generative import Decoding, SteppedBackend
@@ -28,16 +32,22 @@ from aiserve.engine.protocol import GenerationRequest, Message
 
 @dataclass(slots=True)
 class _Place:
-    """Where an answer lives in the context: its sequence id, how many tokens it holds, what it feeds next."""
+    """Where an answer lives in the context: its sequence id, how many tokens it holds, what it feeds next, and the
+    prompt tokens still to evaluate (chunked prefill) before its first token is chosen."""
 
     seq_id: int
     length: int
     next_token: int
+    pending: list[int] = field(default_factory=list)
 
 
 class LlamaCppOptions(ChatOptions):
     """What llama.cpp reads: `context_window` and `slots` (default 8), each slot with its own `context_window` of
-    key/value cache in one context over the memory-mapped weights."""
+    key/value cache in one context over the memory-mapped weights, and `prefill_chunk`."""
+
+    prefill_chunk: int = Field(default=64, ge=8, le=512)
+    """Prompt tokens evaluated per step, beside the running answers' tokens, while a prompt arrives during others'
+    answers: smaller keeps their pace steadier, larger starts the new answer sooner."""
 
 
 class LlamaCppBackend(SteppedBackend):
@@ -160,6 +170,11 @@ class LlamaCppBackend(SteppedBackend):
         sequence = self.decoding(request, tokens, constraint)
         seq_id, reused = self._reuse(tokens)
         self.reused_tokens += reused
+        if self._places and not isinstance(tokens, ImageTokens) and len(tokens) - reused > self.opts.prefill_chunk:
+            self._ctx.kv_cache_seq_rm(seq_id, reused, -1)  # others are answering: a chunk per step beside them
+            self._held[seq_id] = tokens[:reused]
+            self._places[sequence] = _Place(seq_id, reused, -1, list(tokens[reused:]))
+            return sequence
         try:
             last = self._prefill(seq_id, tokens, reused)
         except BaseException:
@@ -217,22 +232,39 @@ class LlamaCppBackend(SteppedBackend):
         return best, tokens.boundary(kept) if isinstance(tokens, ImageTokens) else kept
 
     def step(self) -> None:
-        """One token for every running answer, in one `llama_decode`."""
+        """One token for every running answer and the next chunk of a prompt still being evaluated, in one
+        `llama_decode`."""
         running = [s for s in self._places if s.finish is None]
         if not running:
             return
-        places = [self._places[s] for s in running]
-        self._fill([(place.seq_id, place.length, place.next_token, True) for place in places])
+        answering = [s for s in running if not self._places[s].pending]
+        rows = [(self._places[s].seq_id, self._places[s].length, self._places[s].next_token, True) for s in answering]
+        prefilling = next((s for s in running if self._places[s].pending), None)
+        chunk: list[int] = []
+        if prefilling is not None:  # one prompt at a time, so the first to arrive starts first
+            place = self._places[prefilling]
+            chunk = place.pending[: self.opts.prefill_chunk]
+            done = len(chunk) == len(place.pending)
+            rows += [(place.seq_id, place.length + i, t, done and i == len(chunk) - 1) for i, t in enumerate(chunk)]
+        self._fill(rows)
         try:
             self._ctx.decode(self._batch)
         except BaseException:
-            for place in places:
-                self._forget(place.seq_id)
+            for sequence in running:
+                self._forget(self._places[sequence].seq_id)
             raise
-        for i, (sequence, place) in enumerate(zip(running, places, strict=True)):
+        for i, sequence in enumerate(answering):
+            place = self._places[sequence]
             self._held[place.seq_id].append(place.next_token)
             place.length += 1
             self._choose(sequence, self._logits(i))
+        if prefilling is not None:
+            place = self._places[prefilling]
+            self._held[place.seq_id].extend(chunk)
+            place.length += len(chunk)
+            del place.pending[: len(chunk)]
+            if not place.pending:
+                self._choose(prefilling, self._logits(len(rows) - 1))
 
     def end(self, sequence: Decoding) -> None:
         """Free the answer's sequence; its cache stays for a prompt that starts the same way."""
