@@ -46,4 +46,4 @@ def test_metrics_count_requests_batches_and_queue(client: TestClient) -> None:
     assert 'aiserve_batch_size_bucket{le="4.0",model="all-minilm-l6-v2@1"}' in text
     assert 'aiserve_queue_depth{model="all-minilm-l6-v2@1"} 0.0' in text
     assert "aiserve_request_duration_seconds_bucket" in text
-    assert "aiserve_models_ready 3.0" in text
+    assert "aiserve_models_ready 4.0" in text
