@@ -12,7 +12,7 @@ WHEELS := $(HOME)/.cache/aiserve/wheels/llama-noamx-noomp
 LLAMA  := llama-cpp-python==0.3.36
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 
-.PHONY: install services serve test check lint typecheck contracts unit integration e2e bench openapi format clean
+.PHONY: install services serve test check lint typecheck contracts unit integration e2e bench openapi screenshots format clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,12 @@ check: lint typecheck contracts
 	$(BIN)/pytest
 
 # the tests start their own PostgreSQL, Redis and nginx (Debian's packages) on free loopback ports, and build the
-# container image with podman on a base made by debootstrap; install what is missing
-SERVICES := postgresql redis-server nginx podman debootstrap iproute2 shellcheck
+# container image with podman on a base made by debootstrap, and drive Debian's chromium (never a downloaded browser)
+# through the web console; install what is missing
+SERVICES := postgresql redis-server nginx podman debootstrap iproute2 shellcheck chromium
 services:
 	@{ ls /usr/lib/postgresql/*/bin/postgres && command -v redis-server && command -v nginx && command -v podman \
-		&& command -v debootstrap && command -v ip && command -v shellcheck; } >/dev/null 2>&1 || \
+		&& command -v debootstrap && command -v ip && command -v shellcheck && command -v chromium; } >/dev/null 2>&1 || \
 		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(SERVICES); } || \
 		echo "warning: $(SERVICES) could not all be installed; the tests that need them will be skipped"
 
@@ -70,6 +71,9 @@ bench: install  ## the embeddings benchmark recorded in docs/benchmarks.md
 
 openapi: install  ## regenerate docs/openapi.json after a reviewed API change
 	$(BIN)/aiserve openapi -o docs/openapi.json
+
+screenshots: install  ## the web console's screenshots in docs/images, taken by its browser tests
+	CONSOLE_SCREENSHOTS=docs/images $(BIN)/pytest -p no:cacheprovider tests/e2e/test_console.py
 
 format: install
 	$(BIN)/ruff format src tests

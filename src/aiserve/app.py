@@ -15,6 +15,7 @@ from aiserve.api.auth import AuthMiddleware
 from aiserve.api.bootstrap import bootstrap
 from aiserve.api.deps import Services
 from aiserve.api.errors import ERROR_RESPONSES, install_error_handlers
+from aiserve.api.mcp.http import McpEndpoint, McpToolPolicies
 from aiserve.api.middleware import RequestContextMiddleware
 from aiserve.api.openapi import add_schemas
 from aiserve.api.policy import PolicyTable
@@ -28,10 +29,13 @@ from aiserve.api.routes import (
     classify_v2,
     embeddings,
     health,
+    me,
     messages,
     models,
     rerank,
     responses,
+    state,
+    ui,
     usage,
 )
 from aiserve.auth.backend import KeyAuthenticator
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         chat=chat_service, responses=ResponsesService(chat_service, DatabaseResponses(made_sessions), settings),
         messages=MessagesService(chat_service), rerank=RerankService(registry, engine, settings),
     )  # fmt: skip
+    mcp = McpEndpoint(services)
     authenticator = KeyAuthenticator(key_lookup(services.sessions), cache_s=settings.auth.cache_s)
     recorder = UsageRecorder(services.sessions, folder=settings.data_dir / "ledger",
                              on_dead_letter=metrics.ledger_dead_letters.inc)  # fmt: skip
@@ -96,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loading = asyncio.create_task(_load(registry, metrics), name="load-models")
         sharing = asyncio.create_task(_keep_sharing_aliases(registry), name="share-aliases")
         try:
-            yield
+            async with mcp.running():  # its tool calls end before the models they use close
+                yield
         finally:
             for task in (sharing, loading):
                 task.cancel()
@@ -117,8 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(ui.router)
     routers = (models.router, embeddings.router, rerank.router, chat.router, responses.router, messages.router,
-               classify.router, classify_v2.router, usage.router, admin.router)  # fmt: skip
+               classify.router, classify_v2.router, usage.router, me.router, admin.router, state.router,
+               mcp.router)  # fmt: skip
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     add_schemas(app, (*chat.STREAMED, *messages.STREAMED))
@@ -127,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.auth.enabled:  # added innermost first: the limiter counts what authentication let through
         app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings.ratelimit,
                            month_to_date=month_to_date)  # fmt: skip
+    # a tool call takes its tool's policy here, between authentication (no body is read without a key) and the limiter
+    app.add_middleware(McpToolPolicies, max_prompt_bytes=settings.models.chat.max_body_bytes)
     app.add_middleware(AuthMiddleware, authenticator=authenticator if settings.auth.enabled else None)
     per_address = settings.ratelimit.ip_requests_per_minute
     if per_address:  # before any key is checked

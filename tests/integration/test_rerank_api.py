@@ -172,8 +172,10 @@ def tiny_cross_encoder(folder: Path, tokenizer: Path) -> None:
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, num_labels=1)  # fmt: skip
-    model = BertForSequenceClassification(config).eval()
+                        intermediate_size=64)  # fmt: skip
+    config.num_labels = 1  # one logit: the relevance is its sigmoid
+    model = BertForSequenceClassification(config)
+    model.train(False)
 
     class Scorer(torch.nn.Module):
         def __init__(self) -> None:

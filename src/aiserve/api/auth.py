@@ -1,5 +1,6 @@
 """Deny by default: a pure ASGI middleware that lets a request through only with a valid key carrying the scope
-its route's policy names; a public route needs none. The caller's `Principal` goes in the request's record.
+its route's policy names (any valid key for a `key` route); a public route needs none. The caller's `Principal` goes
+in the request's record.
 
 With authentication turned off (`auth.enabled = false`, for a laptop) every route is open except the admin routes,
 which stay closed: nobody could tell who made a key or loaded a model."""
@@ -43,7 +44,7 @@ class AuthMiddleware:
         if principal is None:
             await error_response(Unauthenticated("Invalid API key"), api=record.policy.api)(scope, receive, send)
             return
-        if not principal.allows(needed):
+        if needed != "key" and not principal.allows(needed):
             refusal = Forbidden(f"This API key lacks the '{needed}' scope that this route needs.")
             await error_response(refusal, api=record.policy.api)(scope, receive, send)
             return

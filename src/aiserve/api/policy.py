@@ -24,6 +24,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 Api = Literal["aiserve", "openai", "anthropic"]
 """The API family whose conventions a route follows."""
 
+AnyKey = Literal["key"]
+"""The scope of a route that any valid key may call, whatever scopes it carries (`GET /v1/me`)."""
+
 _ATTRIBUTE = "__aiserve_policy__"
 
 
@@ -44,8 +47,8 @@ class Metering(StrEnum):
 class RoutePolicy:
     """What a route needs and how it is counted."""
 
-    scope: KeyScope | None
-    """The key scope it needs; None: anyone may call it."""
+    scope: KeyScope | AnyKey | None
+    """The key scope it needs; `key`: any valid key; None: anyone may call it."""
     metering: Metering = Metering.NONE
     prompt: bool = False
     """Its body is a prompt for a language model: held to `models.chat.max_body_bytes`, far below the general
@@ -71,7 +74,7 @@ DENY_BY_DEFAULT = RoutePolicy(scope="inference")
 
 
 def policy(
-    scope: KeyScope | None, metering: Metering = Metering.NONE, *, prompt: bool = False, api: Api = "aiserve"
+    scope: KeyScope | AnyKey | None, metering: Metering = Metering.NONE, *, prompt: bool = False, api: Api = "aiserve"
 ) -> Callable[[F], F]:
     """Declare a route's policy: `@policy("inference", Metering.TOKENS)` under `@router.post(...)`."""
     chosen = RoutePolicy(scope, metering, prompt, api)

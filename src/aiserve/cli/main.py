@@ -20,6 +20,7 @@ from aiserve.cli import (
     evaluate,
     export,
     keys,
+    mcp,
     models,
     openapi,
     rerank,
@@ -45,6 +46,7 @@ app.command("chat")(chat.chat)
 app.command("classify")(classify.classify)
 app.command("embed")(embed.embed)
 app.command("rerank")(rerank.rerank)
+app.command("mcp")(mcp.mcp)
 app.command("export")(export.export)
 app.command("train")(train.train)
 app.command("eval")(evaluate.evaluate)

@@ -40,7 +40,8 @@ def usage(
                    str(report["images"]))  # fmt: skip
     console = Console()
     console.print(totals)
-    for title, rows, first in (("by model", report["by_model"], "model"), ("by day", report["by_day"], "day")):
+    for title, rows, first in (("by model", report["by_model"], "model"), ("by route", report["by_route"], "route"),
+                               ("by day", report["by_day"], "day")):  # fmt: skip
         if not rows:
             continue
         table = Table(first, "requests", "successful", "input tokens", "output tokens", "images", title=title)

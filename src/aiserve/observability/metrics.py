@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFigures:
+    """One model's figures so far, as the metrics hold them."""
+
+    queue_depth: int = 0
+    batches: int = 0
+    batched_inputs: int = 0
+    generated_tokens: int = 0
+    generations: int = 0
 
 
 class Metrics:
     """The app's metrics. Also the engine's observer: batches, queue depth, rejections."""
 
     def __init__(self) -> None:
+        self.started = time.monotonic()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -84,3 +101,29 @@ class Metrics:
     def render(self) -> bytes:
         """The exposition text."""
         return generate_latest(self.registry)
+
+    def requests_answered(self) -> int:
+        """HTTP requests answered so far."""
+        return int(sum(_by_model(self.requests, "_total").values()))
+
+    def figures(self) -> dict[str, ModelFigures]:
+        """Each model's figures so far, by the `id@version` the engine serves it under."""
+        read = {
+            "queue_depth": _by_model(self.queue_depth, ""),
+            "batches": _by_model(self.batch_size, "_count"),
+            "batched_inputs": _by_model(self.batch_size, "_sum"),
+            "generated_tokens": _by_model(self.generated_tokens, "_total"),
+            "generations": _by_model(self.generations, "_total"),
+        }
+        models = set().union(*read.values())
+        return {m: ModelFigures(**{name: int(values.get(m, 0)) for name, values in read.items()}) for m in models}
+
+
+def _by_model(metric: MetricWrapperBase, suffix: str) -> dict[str, float]:
+    """A metric's samples named with `suffix`, summed by model (its other labels added up)."""
+    sums: defaultdict[str, float] = defaultdict(float)
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name == family.name + suffix:
+                sums[sample.labels.get("model", "")] += sample.value
+    return dict(sums)

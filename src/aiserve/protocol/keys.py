@@ -135,3 +135,18 @@ class UserList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[UserOut]
+
+
+class Caller(BaseModel):
+    """`GET /v1/me`: the key a request carried, as its holder may see it (never the key itself)."""
+
+    key_id: int
+    key_prefix: str
+    """The characters after `sk-` that identify the key in lists and logs."""
+    user_id: int
+    user: str
+    """The user who holds the key."""
+    scopes: list[Scope]
+    """What the key may do; `admin` carries every scope."""
+    limits: Limits
+    """The key's own limits over its user's; unset ones take the server's defaults."""

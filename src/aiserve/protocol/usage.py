@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 class UsageSlice(BaseModel):
-    """Counts for one model or one day."""
+    """Counts for one model, one route or one day."""
 
     requests: int
     successful_requests: int
@@ -23,6 +23,12 @@ class ModelUsage(UsageSlice):
     model: str | None
 
 
+class RouteUsage(UsageSlice):
+    """One route's share: `/v1/embeddings`, or `mcp/<tool>` for a tool called over MCP."""
+
+    route: str
+
+
 class DayUsage(UsageSlice):
     """One UTC day's share."""
 
@@ -30,7 +36,7 @@ class DayUsage(UsageSlice):
 
 
 class UsageReport(BaseModel):
-    """Totals over the asked time range, then by model and by day."""
+    """Totals over the asked time range, then by model, by route and by day."""
 
     user_id: int
     user: str
@@ -47,4 +53,5 @@ class UsageReport(BaseModel):
     output_tokens: int
     images: int
     by_model: list[ModelUsage]
+    by_route: list[RouteUsage]
     by_day: list[DayUsage]

@@ -20,7 +20,7 @@ async def summarize(
     end: datetime | None = None,
 ) -> dict[str, Any]:
     """Totals (`total_requests`, `successful_requests`, `success_rate`, `avg_response_time_ms`, tokens, images),
-    `by_model` and `by_day`, over `[start, end)`."""
+    `by_model`, `by_route` and `by_day`, over `[start, end)`."""
     ok = case((UsageEvent.status < 400, 1), else_=0)
     counts = (
         func.count(UsageEvent.id),
@@ -43,6 +43,8 @@ async def summarize(
     total = (await session.execute(scoped(select(*counts, func.avg(UsageEvent.latency_ms))))).one()
     day = func.date(UsageEvent.created_at)
     models = (await session.execute(scoped(select(UsageEvent.model, *counts)).group_by(UsageEvent.model))).all()
+    routes = (await session.execute(scoped(select(UsageEvent.route, *counts)).group_by(UsageEvent.route)
+                                    .order_by(UsageEvent.route))).all()  # fmt: skip
     days = (await session.execute(scoped(select(day, *counts)).group_by(day).order_by(day))).all()
     requests, successful = int(total[0]), int(total[1])
     return {
@@ -52,6 +54,7 @@ async def summarize(
         "avg_response_time_ms": float(total[5] or 0.0),
         **_slice(total[:5]),
         "by_model": [{"model": row[0], **_slice(row[1:])} for row in models],
+        "by_route": [{"route": row[0], **_slice(row[1:])} for row in routes],
         "by_day": [{"day": _day(row[0]), **_slice(row[1:])} for row in days],
     }
 

@@ -58,6 +58,11 @@ def test_a_route_without_a_policy_is_refused_when_the_app_is_built() -> None:
         ("GET", "/v1/models", "/v1/models", RoutePolicy("inference")),
         ("GET", "/v1/models/a/b@2", "/v1/models/{model}", RoutePolicy("inference")),
         ("GET", "/v1/usage", "/v1/usage", RoutePolicy("usage:read")),
+        ("GET", "/v1/me", "/v1/me", RoutePolicy("key")),
+        ("GET", "/ui", "/ui", PUBLIC),
+        ("GET", "/ui/js/main.js", "/ui/{path}", PUBLIC),
+        ("GET", "/ui/../../etc/passwd", "/ui/{path}", PUBLIC),
+        ("GET", "/v1/admin/state", "/v1/admin/state", RoutePolicy("admin")),
         ("POST", "/v1/embeddings", "/v1/embeddings", RoutePolicy("inference", Metering.TOKENS, api="openai")),
         (
             "POST",
@@ -98,7 +103,9 @@ def test_only_listings_reports_and_admin_are_unmetered(table: PolicyTable) -> No
         "/v1/models",
         "/v1/models/{model}",
         "/v1/usage",
+        "/v1/me",
         "/v1/hello",
+        "/mcp",  # MCP's own messages; a tool call takes its tool's policy (aiserve.api.mcp.http)
         *(path for path, chosen in table if path.startswith("/v1/admin/") and chosen.scope == "admin"),
     }
     assert all(chosen.scope == "admin" for path, chosen in table if path.startswith("/v1/admin/"))

@@ -49,6 +49,7 @@ FLAGS = {
     "keys limits": f"{ADMIN} {LIMITS}",
     "keys list": f"{ADMIN} --json --user -u",
     "keys revoke": ADMIN,
+    "mcp": f"{REMOTE} --data-dir --local --model -m",
     "models alias": REMOTE,
     "models aliases": REMOTE,
     "models list": "--config --data-dir -c",
