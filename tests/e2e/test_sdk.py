@@ -195,7 +195,7 @@ def test_images_from_a_path_bytes_a_file_and_a_pil_image(sdk: Sdk) -> None:
 
 def test_models_and_usage(sdk: Sdk) -> None:
     listed = sdk(lambda c: c.models.list())
-    assert {card.id for card in listed.data} == {EMBED, "efficientnet-lite0", CHAT}
+    assert {card.id for card in listed.data} == {EMBED, "efficientnet-lite0", CHAT, "minilm-rerank"}
     assert sdk(lambda c: c.models.retrieve(EMBED)).task == "embeddings"
     with pytest.raises(NotFoundError) as missing:
         sdk(lambda c: c.models.retrieve("no-such-model"))
