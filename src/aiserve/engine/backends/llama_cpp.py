@@ -5,7 +5,8 @@ running answer in one `llama_decode` call.
 A model folder with a projector (`mmproj.gguf`) beside its weights sees images for itself (`llama_media.py`).
 
 A long prompt that arrives while answers are running is evaluated a chunk per step, in the same `llama_decode` as
-their next tokens (chunked prefill), so the running answers keep their pace; alone, a prompt is evaluated at once.
+their next tokens (chunked prefill), each chunk sized so that the step takes about `STEP_STRETCH` plain steps: the
+running answers keep their pace. Alone, a prompt is evaluated at once.
 
 A finished answer's cache is kept: a new prompt goes to the free sequence that already holds the longest start of
 it (a shared system prompt, the earlier turns of a conversation) and only the rest is evaluated."""
@@ -13,6 +14,7 @@ it (a shared system prompt, the earlier turns of a conversation) and only the re
 from __future__ import annotations
 
 import atexit
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +47,10 @@ class LlamaCppOptions(ChatOptions):
     """What llama.cpp reads: `context_window` and `slots` (default 8), each slot with its own `context_window` of
     key/value cache in one context over the memory-mapped weights, and `prefill_chunk`."""
 
-    prefill_chunk: int = Field(default=64, ge=8, le=512)
-    """Prompt tokens evaluated per step, beside the running answers' tokens, while a prompt arrives during others'
-    answers: smaller keeps their pace steadier, larger starts the new answer sooner."""
+    prefill_chunk: int = Field(default=256, ge=8, le=512)
+    """The most prompt tokens evaluated per step beside the running answers' tokens while a prompt arrives during
+    others' answers. Within it, each chunk is sized from the measured costs so that a step with a chunk takes about
+    `STEP_STRETCH` plain steps: the running answers keep their pace, the new one starts as soon as that allows."""
 
 
 class LlamaCppBackend(SteppedBackend):
@@ -78,6 +81,10 @@ class LlamaCppBackend(SteppedBackend):
         """The tokens whose keys and values each sequence holds, kept after its answer ends."""
         self.reused_tokens = 0
         """Prompt tokens taken from a kept cache instead of evaluated, since loading."""
+        self._step_s = 0.0
+        """A plain step's time (all running answers, one token each), a moving average."""
+        self._token_s = 0.0
+        """The time one more prompt token adds to a step, a moving average."""
 
     def load(self) -> None:
         """Open the GGUF, its chat template, and one context with a sequence per slot."""
@@ -170,7 +177,7 @@ class LlamaCppBackend(SteppedBackend):
         sequence = self.decoding(request, tokens, constraint)
         seq_id, reused = self._reuse(tokens)
         self.reused_tokens += reused
-        if self._places and not isinstance(tokens, ImageTokens) and len(tokens) - reused > self.opts.prefill_chunk:
+        if self._places and not isinstance(tokens, ImageTokens) and len(tokens) - reused > self._chunk():
             self._ctx.kv_cache_seq_rm(seq_id, reused, -1)  # others are answering: a chunk per step beside them
             self._held[seq_id] = tokens[:reused]
             self._places[sequence] = _Place(seq_id, reused, -1, list(tokens[reused:]))
@@ -232,39 +239,67 @@ class LlamaCppBackend(SteppedBackend):
         return best, tokens.boundary(kept) if isinstance(tokens, ImageTokens) else kept
 
     def step(self) -> None:
-        """One token for every running answer and the next chunk of a prompt still being evaluated, in one
+        """One token for every running answer and the next chunks of the prompts still being evaluated, in one
         `llama_decode`."""
         running = [s for s in self._places if s.finish is None]
         if not running:
             return
         answering = [s for s in running if not self._places[s].pending]
         rows = [(self._places[s].seq_id, self._places[s].length, self._places[s].next_token, True) for s in answering]
-        prefilling = next((s for s in running if self._places[s].pending), None)
-        chunk: list[int] = []
-        if prefilling is not None:  # one prompt at a time, so the first to arrive starts first
-            place = self._places[prefilling]
-            chunk = place.pending[: self.opts.prefill_chunk]
+        chunks: list[tuple[Decoding, list[int], int]] = []  # a prompt, its chunk, the batch row of its last token
+        budget = self._chunk()
+        # the prompts closest to their end first: a short prompt does not wait behind a long one
+        for sequence in sorted(
+            (s for s in running if self._places[s].pending), key=lambda s: len(self._places[s].pending)
+        ):
+            if budget <= 0:
+                break
+            place = self._places[sequence]
+            chunk = place.pending[:budget]
             done = len(chunk) == len(place.pending)
             rows += [(place.seq_id, place.length + i, t, done and i == len(chunk) - 1) for i, t in enumerate(chunk)]
+            chunks.append((sequence, chunk, len(rows) - 1))
+            budget -= len(chunk)
         self._fill(rows)
+        started = time.perf_counter()
         try:
             self._ctx.decode(self._batch)
         except BaseException:
             for sequence in running:
                 self._forget(self._places[sequence].seq_id)
             raise
+        self._timed(time.perf_counter() - started, sum(len(c) for _, c, _ in chunks), bool(answering))
         for i, sequence in enumerate(answering):
             place = self._places[sequence]
             self._held[place.seq_id].append(place.next_token)
             place.length += 1
             self._choose(sequence, self._logits(i))
-        if prefilling is not None:
-            place = self._places[prefilling]
+        for sequence, chunk, last in chunks:
+            place = self._places[sequence]
             self._held[place.seq_id].extend(chunk)
             place.length += len(chunk)
             del place.pending[: len(chunk)]
             if not place.pending:
-                self._choose(prefilling, self._logits(len(rows) - 1))
+                self._choose(sequence, self._logits(last))
+
+    STEP_STRETCH = 2.0
+    """How many plain steps' time a step that also evaluates a chunk of a prompt may take."""
+
+    def _chunk(self) -> int:
+        """Prompt tokens to evaluate in the next step: what fits `STEP_STRETCH` plain steps at the measured cost
+        per prompt token (at least 8, at most `prefill_chunk`)."""
+        if not self._step_s or not self._token_s:
+            return min(32, self.opts.prefill_chunk)  # nothing measured yet: a small chunk
+        fits = int((self.STEP_STRETCH - 1.0) * self._step_s / self._token_s)
+        return max(8, min(self.opts.prefill_chunk, fits))
+
+    def _timed(self, seconds: float, prompt_tokens: int, answering: bool) -> None:
+        """Learn the cost of a plain step and of a prompt token (moving averages) from one `llama_decode`."""
+        if not prompt_tokens:
+            self._step_s = seconds if not self._step_s else 0.9 * self._step_s + 0.1 * seconds
+        elif answering and self._step_s:
+            per_token = max(seconds - self._step_s, 0.0) / prompt_tokens
+            self._token_s = per_token if not self._token_s else 0.8 * self._token_s + 0.2 * per_token
 
     def end(self, sequence: Decoding) -> None:
         """Free the answer's sequence; its cache stays for a prompt that starts the same way."""
