@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from aiserve.bench.server import ServerProcess
+from aiserve.bench.server import against
 from aiserve.settings import Settings
 
 PROMPT = "Write a short story about a robot who learns to paint."
@@ -249,12 +249,7 @@ def run_chat_bench(
                                    long_prompts)).to_dict()
                 for c in concurrency for schema in formats]  # fmt: skip
 
-    if url:
-        levels = sweep(url)
-    else:
-        args = ["--model", model, "--log-level", "warning", "--data-dir", str(settings.data_dir)]
-        with ServerProcess(args) as server:
-            levels = sweep(server.url)
+    levels = against(url, model, settings.data_dir, sweep)
     rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "text"}
     ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,

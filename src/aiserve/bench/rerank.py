@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from aiserve.bench.server import ServerProcess
+from aiserve.bench.server import against
 from aiserve.settings import Settings
 
 _SUBJECTS = ("The river", "A small bakery", "The new library", "Our team", "The old engine", "A local farmer",
@@ -112,12 +112,7 @@ def run_rerank_bench(
     def sweep(target: str) -> list[dict[str, Any]]:
         return [asyncio.run(_level(target, model, c, documents, duration_s, api_key, seed=c)) for c in concurrency]
 
-    if url:
-        levels = sweep(url)
-    else:
-        args = ["--model", model, "--log-level", "warning", "--data-dir", str(settings.data_dir)]
-        with ServerProcess(args) as server:
-            levels = sweep(server.url)
+    levels = against(url, model, settings.data_dir, sweep)
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "documents_per_request": documents,
                               "levels": levels, "ratio": None}  # fmt: skip
     if offline:

@@ -7,9 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TypeVar
 
 import httpx
 
@@ -29,6 +30,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+T = TypeVar("T")
+
+
+def against(url: str | None, model: str, data_dir: Path, measure: Callable[[str], T]) -> T:
+    """`measure(url)`, or, with no URL, `measure` against a private server of `model` on `data_dir`."""
+    if url:
+        return measure(url)
+    args = ["--model", model, "--log-level", "warning", "--data-dir", str(data_dir)]
+    with ServerProcess(args) as server:
+        return measure(server.url)
 
 
 class ServerProcess:

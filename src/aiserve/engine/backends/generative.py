@@ -161,14 +161,16 @@ class SteppedBackend(GenerationBackend):
 
     def prompt_tokens(self, request: GenerationRequest) -> list[int]:
         """The prompt's tokens, chat template applied; images are refused by a runtime that cannot see them."""
-        if request.images:
-            raise InvalidInput(f"The model '{self.model_dir.name}' does not see images.", param="messages")
+        self._refuse_images([request])
         return self.encode(self.prompt_of(request))
+
+    def _refuse_images(self, items: Sequence[GenerationRequest]) -> None:
+        if any(request.images for request in items):
+            raise InvalidInput(f"The model '{self.model_dir.name}' does not see images.", param="messages")
 
     def count_tokens(self, items: Sequence[GenerationRequest]) -> list[int] | None:
         """The tokens each request's prompt takes, chat template included (off the model's thread)."""
-        if any(request.images for request in items):
-            raise InvalidInput(f"The model '{self.model_dir.name}' does not see images.", param="messages")
+        self._refuse_images(items)
         return [len(self.count_encode(self.prompt_of(request))) for request in items]
 
     def count_encode(self, text: str) -> list[int]:

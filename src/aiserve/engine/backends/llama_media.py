@@ -10,6 +10,7 @@ text, so no text can move or forge an image."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
 import secrets
@@ -169,19 +170,15 @@ class Projector:
             raise RuntimeError(f"llama.cpp could not evaluate an image (status {status})")
 
 
-_CALLBACK: list[Any] = []
-
-
+@functools.cache
 def _log_callback() -> Any:
     """libmtmd's log lines as log records: its warnings and errors (levels 3 and 4) kept, its chatter dropped. Made
     once and kept for the life of the process (the library holds a pointer to it)."""
-    if not _CALLBACK:
-        from llama_cpp import llama_log_callback
+    from llama_cpp import llama_log_callback
 
-        @llama_log_callback  # type: ignore[untyped-decorator]
-        def forward(level: int, text: bytes, _: Any) -> None:
-            if level in (3, 4):
-                log.log(logging.WARNING if level == 3 else logging.ERROR, "%s", text.decode(errors="replace").rstrip())
+    @llama_log_callback  # type: ignore[untyped-decorator]
+    def forward(level: int, text: bytes, _: Any) -> None:
+        if level in (3, 4):
+            log.log(logging.WARNING if level == 3 else logging.ERROR, "%s", text.decode(errors="replace").rstrip())
 
-        _CALLBACK.append(forward)
-    return _CALLBACK[0]
+    return forward

@@ -176,9 +176,9 @@ class OnnxLateInteractionBackend(_PairScorer):
         """Tokens per pair: the query's and the document's."""
         if self._tokenizer is None:
             return None
-        texts = [self._cut(text) for pair in items for text in pair]
-        counts = [sum(e.attention_mask) for e in self._tokenizer.encode_batch(texts)]
-        return [counts[2 * i] + counts[2 * i + 1] for i in range(len(items))]
+        texts = list(dict.fromkeys(self._cut(text) for pair in items for text in pair))  # a shared query once
+        counts = dict(zip(texts, (sum(e.attention_mask) for e in self._tokenizer.encode_batch(texts)), strict=True))
+        return [counts[self._cut(q)] + counts[self._cut(d)] for q, d in items]
 
     def forward(self, batch: PairBatch) -> FloatArray:
         """Token-level and whole-text similarity of each pair, mapped to 0 to 1."""
