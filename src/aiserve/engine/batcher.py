@@ -3,9 +3,11 @@
 Requests are queued whole and sliced into batches of at most `max_batch_size` inputs, so one large request
 shares batches with small ones. Each owner (an API key, or a client address without keys) has its own line, a batch
 is filled from the lines in turn, and one owner may hold at most `max_share` of the queue: one key's flood cannot
-starve the others. A request is refused with `Overloaded` before any preprocessing when the queue
-is full; it fails with `DeadlineExceeded` when its deadline passes; if its caller goes away (a client
-disconnect cancels the awaiting task) its inputs that have not run yet are dropped.
+starve the others. A backend that `prepares` its inputs one by one (decoding an image) has that done as each request
+arrives, on threads beside the model's, so it overlaps the batch running; a batch is formed from prepared inputs.
+A request is refused with `Overloaded` before any preprocessing when the queue is full; it fails with
+`DeadlineExceeded` when its deadline passes; if its caller goes away (a client disconnect cancels the awaiting task)
+its inputs that have not run yet are dropped.
 """
 
 from __future__ import annotations
@@ -92,6 +94,12 @@ class Batcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
+        self._preparer = (
+            ThreadPoolExecutor(max_workers=max(1, backend.threads), thread_name_prefix=f"prepare-{model_id}")
+            if backend.prepares
+            else None
+        )
+        self._preparing = 0  # inputs counted in the queue but still being prepared
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._rate = 0.0  # inputs per second, smoothed, for Retry-After estimates
@@ -120,7 +128,7 @@ class Batcher:
         self._closing = True
         try:
             async with asyncio.timeout(drain_s):
-                while self._lines or not self._idle.is_set():
+                while self._lines or self._preparing or not self._idle.is_set():
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.warning("model %s stopped with %d inputs still queued", self.model_id, self._queued)
@@ -137,6 +145,8 @@ class Batcher:
         self._queued_by.clear()
         # never block the event loop on a batch that overran the drain time; its thread finishes on its own
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._preparer is not None:
+            self._preparer.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, items: Sequence[Any], *, timeout_s: float, owner: str = "") -> Completed:
         """Queue `items` in `owner`'s line, wait for their outputs, and return them in order."""
@@ -152,13 +162,15 @@ class Batcher:
         self._admit(n, owner)
         future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
         entry = _Entry(items, future, time.perf_counter() + timeout_s, owner)
-        self._lines.setdefault(owner, deque()).append(entry)
         self._queued += n
         self._queued_by[owner] += n
         self._observer.queue_changed(self.model_id, self._queued)
-        self._wakeup.set()
         try:
             async with asyncio.timeout(timeout_s):
+                if self._preparer is not None:
+                    entry.items = await self._prepare(items)
+                self._lines.setdefault(owner, deque()).append(entry)
+                self._wakeup.set()
                 return await future
         except TimeoutError:
             self._observer.rejected(self.model_id, "deadline")
@@ -172,6 +184,20 @@ class Batcher:
                 self._dequeued(entry, left)
                 entry.dispatched = len(entry.items)
                 self._observer.queue_changed(self.model_id, self._queued)
+
+    async def _prepare(self, items: Sequence[Any]) -> list[Any]:
+        """`backend.prepare` on each input, spread over the preparing threads."""
+        assert self._preparer is not None
+        loop = asyncio.get_running_loop()
+        self._preparing += len(items)
+        try:
+            prepared = await asyncio.gather(*(loop.run_in_executor(self._preparer, self.backend.prepare, item)
+                                              for item in items))  # fmt: skip
+        finally:
+            self._preparing -= len(items)
+        if self._task is None or self._task.done():  # closed while these were being prepared
+            raise ModelNotReady(f"The model '{self.model_id}' is shutting down.")
+        return prepared
 
     def _admit(self, n: int, owner: str) -> None:
         """Refuse `n` more inputs when the queue, or `owner`'s share of it, is full."""
@@ -225,7 +251,7 @@ class Batcher:
         if self._last_requests <= 1 and sum(len(line) for line in self._lines.values()) <= 1:
             return
         until = loop.time() + self.policy.max_wait_s
-        while self._queued < self.policy.max_batch_size:
+        while self._queued - self._preparing < self.policy.max_batch_size:
             remaining = until - loop.time()
             if remaining <= 0:
                 return

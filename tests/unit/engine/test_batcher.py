@@ -523,3 +523,77 @@ async def test_one_owner_may_hold_only_its_share_of_the_queue() -> None:
         async with asyncio.timeout(HANG_GUARD_S):
             await asyncio.gather(blocker, held, other)
         assert (await batcher.submit(["again"], timeout_s=30, owner="key:heavy")).outputs  # room again once done
+
+
+# --- inputs prepared as they arrive -------------------------------------------------------------------------------
+
+
+class PreparingBackend(RecordingBackend):
+    """Prepares each input ("text" -> "prepared:text") on the batcher's preparing threads, recording which."""
+
+    prepares = True
+
+    def __init__(self, *, gated: bool = False, prepare_gate: threading.Event | None = None) -> None:
+        super().__init__(gated=gated)
+        self.prepare_gate = prepare_gate
+        self.prepare_threads: set[str] = set()
+        self.forward_threads: set[str] = set()
+
+    def prepare(self, item: str) -> str:
+        self.prepare_threads.add(threading.current_thread().name)
+        if self.prepare_gate is not None:
+            self.prepare_gate.wait(HANG_GUARD_S)
+        return item if item.startswith("prepared:") else f"prepared:{item}"
+
+    def forward(self, batch: list[str]) -> list[EmbeddingOutput]:
+        self.forward_threads.add(threading.current_thread().name)
+        return super().forward(batch)
+
+
+@pytest.mark.asyncio
+async def test_inputs_are_prepared_off_the_model_thread_while_a_batch_runs() -> None:
+    backend = PreparingBackend(gated=True)
+    async with serving(backend, BatchPolicy(max_batch_size=8)) as batcher:
+        blocker = await occupy_worker(batcher, backend)
+        waiting = asyncio.create_task(batcher.submit(["second"], timeout_s=30))
+        # prepared while the model is still held by the first batch: preparing overlaps the forward pass
+        await wait_until(lambda: len(backend.prepare_threads) == 1 and batcher.queued == 1 and not waiting.done())
+        assert backend.seen == [["prepared:blocker"]]
+        backend.release()
+        async with asyncio.timeout(HANG_GUARD_S):
+            done = await waiting
+            await blocker
+    assert backend.seen[1] == ["prepared:second"]
+    assert_outputs(done, ["prepared:second"])
+    assert all(name.startswith("prepare-") for name in backend.prepare_threads)
+    assert all(name.startswith("model-") for name in backend.forward_threads)
+
+
+@pytest.mark.asyncio
+async def test_an_input_being_prepared_holds_its_room_and_frees_it_when_its_caller_leaves() -> None:
+    gate = threading.Event()
+    backend = PreparingBackend(prepare_gate=gate)
+    async with serving(backend, BatchPolicy(max_batch_size=4, max_queue_items=3)) as batcher:
+        slow = asyncio.create_task(batcher.submit(["a", "b", "c"], timeout_s=30))
+        await wait_until(lambda: batcher.queued == 3)
+        with pytest.raises(Overloaded):  # the three being prepared count against the bound
+            await batcher.submit(["d"], timeout_s=30)
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+        assert batcher.queued == 0
+        gate.set()
+        async with asyncio.timeout(HANG_GUARD_S):
+            done = await batcher.submit(["e"], timeout_s=30)
+    assert_outputs(done, ["prepared:e"])
+    assert backend.inputs == ["prepared:e"]  # the cancelled request never reached the model
+
+
+@pytest.mark.asyncio
+async def test_a_request_prepared_past_its_deadline_fails_with_deadline_exceeded() -> None:
+    gate = threading.Event()
+    backend = PreparingBackend(prepare_gate=gate)
+    async with serving(backend, BatchPolicy()) as batcher:
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit(["late"], timeout_s=0.05)
+        gate.set()
+        assert batcher.queued == 0

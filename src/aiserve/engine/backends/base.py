@@ -25,6 +25,9 @@ class ModelBackend(Runtime, ABC, Generic[In, Batch, Raw, Out]):
 
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     """The options this backend reads; a subclass names its own and checks them with `Options.parse` when built."""
+    prepares: ClassVar[bool] = False
+    """Whether `prepare` does work: the batcher then runs it on each input as it arrives, on threads of its own, so
+    that it overlaps the batch the model is running."""
 
     @abstractmethod
     def load(self) -> None:
@@ -41,6 +44,11 @@ class ModelBackend(Runtime, ABC, Generic[In, Batch, Raw, Out]):
     @abstractmethod
     def postprocess(self, raw: Raw, batch: Batch) -> list[Out | AiserveError]:
         """Turn the model's raw output into one result per input."""
+
+    def prepare(self, item: In) -> In:
+        """The work on one input that needs no other (decoding an image), safe on any thread; `preprocess` takes
+        prepared and unprepared inputs alike. Runs only when `prepares` is set."""
+        return item
 
     def unload(self) -> None:
         """Release resources."""

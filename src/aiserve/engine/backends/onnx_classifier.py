@@ -21,6 +21,8 @@ from aiserve.vision.decode import open_image, to_rgb
 from aiserve.vision.preprocess import Transform
 
 FloatArray = NDArray[np.float32]
+ImageInput = bytes | FloatArray | AiserveError
+"""An image as sent (encoded bytes), or prepared: its model-ready pixels, or why it cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +50,16 @@ class OnnxClassifierOptions(BackendOptions):
     """The most classes returned per image."""
 
 
-class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOutput]):
+class OnnxClassifierBackend(ModelBackend[ImageInput, ImageBatch, FloatArray, ClassOutput]):
     """An ONNX classifier (`model.onnx`, input N×3×H×W, output N×classes logits) with `labels.json`.
 
-    Options: `OnnxClassifierOptions`.
+    Options: `OnnxClassifierOptions`. Images are decoded as they arrive (`prepare`), overlapping the forward pass.
     """
 
     task = "classification"
     runtime = "onnxruntime"
     Options = OnnxClassifierOptions
+    prepares = True
 
     def __init__(self, model_dir: Path, *, threads: int, options: Mapping[str, Any]) -> None:
         super().__init__(model_dir, threads=threads, options=options)
@@ -76,18 +79,28 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
         """Drop the session."""
         self._session = None
 
-    def preprocess(self, items: Sequence[bytes]) -> ImageBatch:
-        """Decode each image safely and crop it to the model's input; bad images fail alone."""
+    def prepare(self, item: ImageInput) -> FloatArray | AiserveError:
+        """Decode one image safely and crop it to the model's input (Pillow decodes without holding the GIL)."""
+        if not isinstance(item, bytes):
+            return item
+        try:
+            image = to_rgb(open_image(item, max_pixels=self.opts.max_pixels), draft_size=self.transform.resize)
+            return self.transform(image)
+        except AiserveError as exc:
+            return exc
+
+    def preprocess(self, items: Sequence[ImageInput]) -> ImageBatch:
+        """The batch's pixels, preparing the images not prepared yet; bad images fail alone."""
         arrays: list[FloatArray] = []
         rows: list[int] = []
         errors: dict[int, AiserveError] = {}
-        for i, data in enumerate(items):
-            try:
-                image = to_rgb(open_image(data, max_pixels=self.opts.max_pixels), draft_size=self.transform.resize)
-                arrays.append(self.transform(image))
+        for i, item in enumerate(items):
+            prepared = self.prepare(item)
+            if isinstance(prepared, AiserveError):
+                errors[i] = prepared
+            else:
+                arrays.append(prepared)
                 rows.append(i)
-            except AiserveError as exc:
-                errors[i] = exc
         size = self.transform.size
         pixels = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), dtype=np.float32)
         return ImageBatch(pixels, rows, errors, len(items))
@@ -112,7 +125,7 @@ class OnnxClassifierBackend(ModelBackend[bytes, ImageBatch, FloatArray, ClassOut
                 out[index] = ClassOutput(top=[(self.labels[j], float(probs[row][j])) for j in best])
         return out
 
-    def warmup_items(self, n: int) -> list[bytes]:
+    def warmup_items(self, n: int) -> list[ImageInput]:
         """A small generated JPEG."""
         import io
 
