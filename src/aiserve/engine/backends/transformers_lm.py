@@ -1,5 +1,8 @@
 """Chat models on transformers + torch: Hugging Face folders, GPUs, and dynamic int8 on the CPU, with the running
-answers decoded together (iteration-level batching)."""
+answers decoded together (iteration-level batching).
+
+A finished answer's cache is kept in a free row of the cache (`kv_rows.py`): a new prompt that starts like it (a
+shared system prompt, the earlier turns of a conversation) evaluates only the rest."""
 
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ class TransformersBackend(SteppedBackend):
         self._rows: Any = None
         self._running: list[Decoding] = []
         self._next: dict[Decoding, int] = {}
+        self.reused_tokens = 0
+        """Prompt tokens taken from a kept cache instead of evaluated, since loading."""
 
     def load(self) -> None:
         """Load the folder in the chosen precision, on the chosen device."""
@@ -85,6 +90,7 @@ class TransformersBackend(SteppedBackend):
         if tokenizer.is_fast:  # llguidance reads fast tokenizers only: a slow one's model cannot constrain answers
             self.grammars = Grammars.from_hf(tokenizer, self.n_vocab, sorted(self.eos_tokens))
         self._rows = KVRows(self.max_running, self.opts.context_window, self.device)
+        self._running, self._next, self.reused_tokens = [], {}, 0
 
     def unload(self) -> None:
         """Drop the model and its cache."""
@@ -115,12 +121,16 @@ class TransformersBackend(SteppedBackend):
     def begin(
         self, request: GenerationRequest, tokens: list[int] | None = None, constraint: Constraint | None = None
     ) -> Decoding:
-        """Prefill into the next free row and choose the first token."""
+        """Prefill into the next free row (after what a kept cache already holds of the prompt) and choose the first
+        token."""
         ids = tokens if tokens is not None else self.tokenize(request)
         sequence = self.decoding(request, ids, constraint)
-        logits = self._rows.prefill(self._model, ids, row=len(self._running))
-        self._running.append(sequence)
+        row = len(self._running)
+        reused = self._rows.take(ids, row)
+        logits = self._rows.prefill(self._model, ids, row, start=reused)
+        self.reused_tokens += reused
         self._choose(sequence, logits.float().cpu().numpy(), int(logits.argmax()))
+        self._running.append(sequence)  # only now: a failure above leaves the row free
         return sequence
 
     def step(self) -> None:
@@ -135,12 +145,13 @@ class TransformersBackend(SteppedBackend):
             self._choose(sequence, None if host is None else host[i], greedy[i])
 
     def end(self, sequence: Decoding) -> None:
-        """Free the answer's row, moving the last running answer into it."""
+        """Free the answer's row, moving the last running answer into it; the answer's cache stays in the row freed
+        for a prompt that starts the same way."""
         if sequence not in self._next:
             return
         index, last = self._running.index(sequence), len(self._running) - 1
+        self._rows.release(index, last)
         if index != last:
-            self._rows.move(last, index)
             self._running[index] = self._running[last]
         self._running.pop()
         del self._next[sequence]
