@@ -139,3 +139,29 @@ def test_bench_soak_reports_answers_and_memory(data_dir: Path, tmp_path: Path) -
     assert report["rss_max_mb"] >= report["rss_end_mb"] > 0
     assert len(report["memory"]) >= 4
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_bench_overload_refuses_with_retry_after_and_accounts_for_every_request(data_dir: Path) -> None:
+    # a queue of 8 inputs at 8x the measured capacity: refusals are certain even if the capacity run was slowed
+    args = ["bench", "overload", "--duration", "3", "--capacity-duration", "1", "--factor", "8", "--queue", "8",
+            "--json", "--data-dir", str(data_dir)]  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "aiserve", *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["capacity"]["rps"] > 0
+    assert report["queue_items"] == 8
+    assert report["offered_rps"] == pytest.approx(report["capacity"]["rps"] * 8, rel=0.01)
+    assert report["sent"] + report["skipped"] > 0
+    assert report["admitted"] + report["refused"] + report["other_status"] + report["errors"] == report["sent"]
+    assert report["admitted"] > 0
+    assert report["refused"] > 0
+    assert report["missing_retry_after"] == 0  # every refusal said when to come back
+    assert report["other_status"] == 0
+    assert set(report["status_counts"]) <= {"0", "200", "503"}
+    assert report["refused_p50_ms"] <= report["refused_p99_ms"] <= report["refused_max_ms"]
+    assert report["admitted_p50_ms"] <= report["admitted_p99_ms"] <= report["admitted_max_ms"]
+    assert report["rss_start_mb"] > 50
+    assert report["rss_max_mb"] >= max(report["rss_start_mb"], report["rss_end_mb"])
+    assert len(report["memory"]) >= 4
+    assert report["rss_slope_mb_per_min"] is not None
+    assert 0 < report["server_cpu_share"] <= 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiserve.bench.loadgen import LoadResult, LoadSpec, main, run_load
+from aiserve.bench.openloop import main as open_loop_main, run_open_loop
 
 _BODY = b'{"ok":true}'
 
@@ -25,6 +26,7 @@ class _Server:
         self.paths: set[bytes] = set()
         self.headers_seen: list[bytes] = []
         self.bodies: set[bytes] = set()
+        self.answered = 0
 
     def response(self) -> bytes:
         if self.mode == "ok":
@@ -34,6 +36,15 @@ class _Server:
             )
         if self.mode == "503":
             return b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nRetry-After: 1\r\n\r\nbusy"
+        if self.mode == "mixed":  # every third request refused, every ninth without Retry-After
+            self.answered += 1
+            if self.answered % 9 == 0:
+                return b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nbusy"
+            if self.answered % 3 == 0:
+                return b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nretry-after: 2\r\n\r\nbusy"
+            if self.answered % 5 == 0:
+                return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         if self.mode == "chunked":
             return (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/event-stream\r\n\r\n"
@@ -216,3 +227,66 @@ async def test_main_writes_one_json_object(capsys: pytest.CaptureFixture[str], t
     assert srv.requests <= 100000
     assert b"X-Key: v" in srv.headers_seen
     assert srv.bodies == {b'{"a":1}'}
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_vary_gives_every_request_a_body_of_its_own() -> None:
+    async with _serve("ok") as (srv, port):
+        res = await run_load(_spec(port, body=b'{"input":"s @N@"}', vary=b"@N@", duration_s=0.3))
+    assert res.requests > 0
+    assert srv.requests == len(srv.bodies) >= res.requests  # no body twice, Content-Length right for each
+    assert all(b.startswith(b'{"input":"s ') and b.endswith(b'"}') and b"@N@" not in b for b in srv.bodies)
+
+
+def test_vary_needs_the_marker_in_the_body() -> None:
+    with pytest.raises(ValueError, match="marker"):
+        _spec(1, vary=b"@N@")
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_open_loop_sends_at_its_rate_and_classes_every_answer() -> None:
+    async with _serve("mixed") as (srv, port):
+        res = await run_open_loop(_spec(port, duration_s=0.5, concurrency=64), 200.0)
+    assert res.due == 100  # 200/s for 0.5 s, whatever the answers
+    assert res.sent + res.skipped == res.due
+    assert res.sent == srv.requests
+    assert res.admitted + res.refused + res.other_status + res.errors == res.sent
+    assert res.errors == 0
+    assert res.status_counts[200] == res.admitted > 0
+    assert res.status_counts[503] + res.status_counts[429] == res.refused > 0
+    assert res.missing_retry_after == res.status_counts[429] > 0  # every 429 here lacks it; no 503 does
+    assert res.other_status == res.status_counts[404] > 0
+    assert 0 < res.refused_p50_ms <= res.refused_p99_ms <= res.refused_max_ms
+    assert 0 < res.admitted_p50_ms <= res.admitted_p99_ms <= res.admitted_max_ms
+    assert 1 <= res.connections <= 64  # keep-alive connections reused, never more than the cap
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_open_loop_skips_what_is_due_past_its_in_flight_cap_and_counts_timeouts() -> None:
+    async with _serve("hang") as (srv, port):
+        res = await run_open_loop(_spec(port, duration_s=0.3, concurrency=3, timeout_s=0.2), 100.0)
+    assert res.due == 30
+    assert res.sent >= 3
+    assert res.skipped > 0
+    assert res.sent + res.skipped == res.due
+    assert res.errors == res.timeouts == res.sent  # no answers, every request timed out
+    assert res.admitted == res.refused == 0
+    assert srv.requests == res.sent
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_open_loop_main_writes_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    async with _serve("503") as (_srv, port):
+        argv = ["--port", str(port), "--body", '{"i":"@N@"}', "--vary", "@N@", "--rate", "100", "--duration", "0.2"]
+        argv += ["--concurrency", "64"]
+        rc = await asyncio.to_thread(open_loop_main, argv)
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["due"] == 20
+    assert out["refused"] == out["sent"] == 20
+    assert out["missing_retry_after"] == 0
+    assert out["status_counts"] == {"503": 20}

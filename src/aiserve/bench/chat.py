@@ -9,7 +9,9 @@ streams now and then, and each level reports the longest gap between two tokens 
 prefill keeps it small). `--offline` runs the runtime in process for one stream, the single-stream
 decode speed.
 
-Every request asks about a different subject, so no answer can come from a cache.
+Every request is a distinct prompt, so no answer and no whole prompt can come from a cache (real traffic rarely repeats
+a whole prompt). `--repeated-prompt` sends one prompt over and over instead, a labelled extra: after the first answer,
+the kept prefix cache evaluates all but its last token.
 """
 
 from __future__ import annotations
@@ -43,17 +45,24 @@ as free ones and the two rates compare the cost of a token, not how soon a small
 
 
 class Bodies:
-    """Request bodies, each about a different subject (and, with `schema`, held to it)."""
+    """Request bodies, each a distinct prompt (or, with `repeated`, always `PROMPT`), and, with `schema`, held to
+    it."""
 
-    def __init__(self, model: str, max_tokens: int, schema: dict[str, Any] | None = None) -> None:
-        self.model, self.max_tokens, self.schema = model, max_tokens, schema
+    def __init__(
+        self, model: str, max_tokens: int, schema: dict[str, Any] | None = None, *, repeated: bool = False
+    ) -> None:
+        self.model, self.max_tokens, self.schema, self.repeated = model, max_tokens, schema, repeated
         self._count = 0
 
     def next(self) -> bytes:
         """The next body."""
         self._count += 1
         subject = SUBJECTS[self._count % len(SUBJECTS)]
-        prompt = f"Write a short story, number {self._count}, about a robot who learns to {subject}."
+        prompt = (
+            PROMPT
+            if self.repeated
+            else f"Write a short story, number {self._count}, about a robot who learns to {subject}."
+        )
         body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
                                 "max_tokens": self.max_tokens, "temperature": 0.7, "seed": self._count,
                                 "stream": True}  # fmt: skip
@@ -236,24 +245,25 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
     url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False, structured: bool = False,
-    long_prompts: bool = False,
+    long_prompts: bool = False, repeated: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate. With
     `structured`, each level runs free then held to `SCHEMA`, and `structured_over_free` gives the constrained
-    aggregate rate over the free one at each level."""
+    aggregate rate over the free one at each level. With `repeated`, every request sends the same prompt."""
     bad = hostile_bodies(model) if hostile else []
     formats = [None, SCHEMA] if structured else [None]
 
     def sweep(target: str) -> list[dict[str, Any]]:
-        return [asyncio.run(_level(target, Bodies(model, max_tokens, schema), c, duration_s, api_key, bad,
-                                   long_prompts)).to_dict()
+        return [asyncio.run(_level(target, Bodies(model, max_tokens, schema, repeated=repeated), c, duration_s,
+                                   api_key, bad, long_prompts)).to_dict()
                 for c in concurrency for schema in formats]  # fmt: skip
 
     levels = against(url, model, settings.data_dir, sweep)
     rates = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "text"}
     ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,
-                              "ratio_aggregate8_over_single": ratio, "hostile": hostile}  # fmt: skip
+                              "ratio_aggregate8_over_single": ratio, "hostile": hostile,
+                              "prompts": "repeated" if repeated else "distinct"}  # fmt: skip
     if structured:
         held = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "json_schema"}
         report["structured_over_free"] = {c: round(held[c] / rates[c], 3) if rates.get(c) else None for c in held}

@@ -2,7 +2,9 @@
 
 Each of ``concurrency`` workers owns one connection and sends one request at a time. A warmup phase runs
 unrecorded; then a measured window records latencies, statuses and this process's own CPU use, so a benchmark
-can tell how much of the machine the generator took from the server it measures.
+can tell how much of the machine the generator took from the server it measures. With ``--vary MARKER`` each
+request's body has the marker replaced by a number of its own, so no cache can answer it. Its open-loop sibling,
+`aiserve.bench.openloop`, takes the same options and ``--rate``.
 
 Run as ``python -m aiserve.bench.loadgen --port 8000 --path /v1/embeddings --body '{...}'``; one JSON object
 is written to stdout.
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -24,8 +28,8 @@ from typing import Any
 
 _BACKOFF_S = 0.05
 _MAX_GRACE_S = 2.0
-_DRAIN_ABOVE = 1 << 16
-_NET_ERRORS = (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
+DRAIN_ABOVE = 1 << 16
+NET_ERRORS = (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -40,24 +44,48 @@ class LoadSpec:
     headers: dict[str, str] = field(default_factory=dict)
     max_requests: int | None = None
     timeout_s: float = 30.0
+    vary: bytes = b""
+    """A marker in `body`: its first occurrence is replaced in each request by a number of its own (unique to the
+    run too). Empty: every request is the same."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.duration_s <= 0 or self.warmup_s < 0 or self.timeout_s <= 0:
             raise ValueError("concurrency >= 1, duration_s > 0, warmup_s >= 0 and timeout_s > 0 are required")
         if self.max_requests is not None and self.max_requests < 0:
             raise ValueError("max_requests must be >= 0")
+        if self.vary and self.vary not in self.body:
+            raise ValueError(f"the marker {self.vary!r} is not in the body")
 
-    def request_bytes(self) -> bytes:
-        """The whole request, built once and sent as is on every iteration."""
+    def _head(self) -> bytes:
+        """The request line and headers, all but `Content-Length`."""
         given = {k.lower() for k in self.headers}
         head = [f"POST {self.path} HTTP/1.1"]
         if "host" not in given:
             head.append(f"Host: {self.host}:{self.port}")
         if "content-type" not in given:
             head.append("Content-Type: application/json")
-        head.append(f"Content-Length: {len(self.body)}")
         head.extend(f"{k}: {v}" for k, v in self.headers.items() if k.lower() != "content-length")
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
+        return ("\r\n".join(head) + "\r\n").encode("latin-1")
+
+    def request_bytes(self) -> bytes:
+        """The whole request with `body` as it is, built once and sent as is on every iteration."""
+        return self._head() + b"Content-Length: %d\r\n\r\n" % len(self.body) + self.body
+
+    def requests(self) -> Callable[[], bytes]:
+        """Makes each request's bytes: `request_bytes()` every time, or with `vary`, a body of its own each time."""
+        if not self.vary:
+            whole = self.request_bytes()
+            return lambda: whole
+        head = self._head()
+        before, _, after = self.body.partition(self.vary)
+        counter = itertools.count()
+        run = b"%08x-" % random.getrandbits(32)
+
+        def make() -> bytes:
+            body = b"%s%s%d%s" % (before, run, next(counter), after)
+            return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+        return make
 
 
 @dataclass(frozen=True)
@@ -84,7 +112,7 @@ class _State:
 
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
-        self.request = spec.request_bytes()
+        self.request = spec.requests()
         self.loop = asyncio.get_running_loop()
         self.measuring = False
         self.stop = False
@@ -125,15 +153,17 @@ async def _read_chunked(reader: asyncio.StreamReader) -> None:
         await reader.readexactly(size + 2)
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response, discarding its body; return its status and whether the connection stays usable."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bool]:
+    """Read one response, discarding its body; return its status, whether the connection stays usable and whether
+    it carried a `Retry-After` header."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     low = head[:-2].lower()
     conn = _header_value(low, b"connection")
     keep = (b"close" not in conn) if conn is not None else low.startswith(b"http/1.1")
+    retry_after = b"\r\nretry-after:" in low
     if status in (204, 304) or 100 <= status < 200:
-        return status, keep
+        return status, keep, retry_after
     te = _header_value(low, b"transfer-encoding")
     length = _header_value(low, b"content-length")
     if te is not None and b"chunked" in te:
@@ -143,7 +173,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     else:  # delimited by the end of the connection
         await reader.read()
         keep = False
-    return status, keep
+    return status, keep, retry_after
 
 
 def _close(writer: asyncio.StreamWriter | None) -> None:
@@ -179,10 +209,11 @@ async def _exchange(state: _State, dog: _Watchdog, reader: asyncio.StreamReader,
     t0 = time.perf_counter()
     timer = state.loop.call_at(state.loop.time() + state.spec.timeout_s, dog.fire)
     try:
-        writer.write(state.request)
-        if len(state.request) > _DRAIN_ABOVE:
+        request = state.request()
+        writer.write(request)
+        if len(request) > DRAIN_ABOVE:
             await writer.drain()
-        status, keep = await _read_response(reader)
+        status, keep, _ = await read_response(reader)
     except asyncio.CancelledError:
         if dog.expired():
             raise TimeoutError from None
@@ -212,7 +243,7 @@ async def _worker(state: _State) -> None:
                 if not await _exchange(state, dog, *conn):
                     _close(conn[1])
                     conn = None
-            except _NET_ERRORS:
+            except NET_ERRORS:
                 state.record(0, 0.0)
                 _close(conn[1] if conn is not None else None)
                 conn = None
@@ -222,7 +253,7 @@ async def _worker(state: _State) -> None:
         _close(conn[1] if conn is not None else None)
 
 
-def _percentile(ordered: list[float], q: float) -> float:
+def percentile(ordered: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list, in milliseconds; 0.0 for an empty list."""
     if not ordered:
         return 0.0
@@ -241,9 +272,9 @@ def _result(state: _State, elapsed: float, cpu_s: float) -> LoadResult:
         status_counts=counts,
         elapsed_s=elapsed,
         rps=ok / elapsed if elapsed > 0 else 0.0,
-        p50_ms=_percentile(lat, 50),
-        p95_ms=_percentile(lat, 95),
-        p99_ms=_percentile(lat, 99),
+        p50_ms=percentile(lat, 50),
+        p95_ms=percentile(lat, 95),
+        p99_ms=percentile(lat, 99),
         mean_ms=sum(lat) / len(lat) * 1000.0 if lat else 0.0,
         cpu_s=cpu_s,
         cpu_share=cpu_s / elapsed / (os.cpu_count() or 1) if elapsed > 0 else 0.0,
@@ -276,8 +307,9 @@ async def run_load(spec: LoadSpec) -> LoadResult:
     return _result(state, elapsed, cpu_s)
 
 
-def _parse_args(argv: list[str] | None) -> LoadSpec:
-    p = argparse.ArgumentParser(prog="python -m aiserve.bench.loadgen", description=__doc__.splitlines()[0])
+def arg_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options of a `LoadSpec` (see `spec_from`)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/")
@@ -290,7 +322,12 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
     p.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds before the measurement")
     p.add_argument("--max-requests", type=int, default=None, help="never send more than this many requests")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds")
-    a = p.parse_args(argv)
+    p.add_argument("--vary", default="", metavar="MARKER", help="replace MARKER in each body by a number of its own")
+    return p
+
+
+def spec_from(p: argparse.ArgumentParser, a: argparse.Namespace) -> LoadSpec:
+    """The `LoadSpec` that `a`, parsed by `p` (an `arg_parser`), describes."""
     headers: dict[str, str] = {}
     for h in a.header:
         name, sep, value = h.partition(":")
@@ -308,10 +345,12 @@ def _parse_args(argv: list[str] | None) -> LoadSpec:
         headers=headers,
         max_requests=a.max_requests,
         timeout_s=a.timeout,
+        vary=a.vary.encode(),
     )
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed; None (asyncio's own) where not."""
     try:
         import uvloop
     except ImportError:
@@ -320,8 +359,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    spec = _parse_args(argv)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    p = arg_parser("python -m aiserve.bench.loadgen", __doc__.splitlines()[0])
+    spec = spec_from(p, p.parse_args(argv))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         result = runner.run(run_load(spec))
     sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     sys.stdout.flush()

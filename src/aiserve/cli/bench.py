@@ -91,6 +91,9 @@ def chat(
     long_prompts: Annotated[
         bool, typer.Option(help="Send ~1,500-token prompts beside the streams; report the longest token gap.")
     ] = False,
+    repeated_prompt: Annotated[
+        bool, typer.Option(help="Send one prompt over and over (the kept prompt cache answers most of it).")
+    ] = False,
     url: BenchUrlOpt = None,
     model: Annotated[str, typer.Option(help="Chat model.")] = "smollm2-135m-instruct",
     api_key: ApiKeyOpt = None,
@@ -106,11 +109,14 @@ def chat(
     with Console(stderr=True).status("streaming chats…") if not as_json else _Quiet():
         report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
                                 max_tokens=max_tokens, url=url, offline=offline, api_key=api_key,
-                                hostile=hostile, structured=structured, long_prompts=long_prompts)  # fmt: skip
+                                hostile=hostile, structured=structured, long_prompts=long_prompts,
+                                repeated=repeated_prompt)  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    title = f"streaming /v1/chat/completions, {report['model']}, {report['max_tokens']} tokens"
+    title = (
+        f"streaming /v1/chat/completions, {report['model']}, {report['max_tokens']} tokens, {report['prompts']} prompts"
+    )
     table = Table("streams", "format", "req/s", "aggregate tok/s", "per-stream tok/s", "TTFT p50 ms", "TTFT p95 ms",
                   "median gap ms", "longest gap ms", "errors", title=title)  # fmt: skip
     for lv in report["levels"]:
@@ -168,6 +174,65 @@ def rerank(
         by_batch = ", ".join(f"batch {b}: {r}" for b, r in report["offline"]["documents_per_s_by_batch"].items())
         console.print(f"Offline, in process: {by_batch} documents/s")
         console.print(f"Best HTTP documents/s / best offline documents/s = [bold]{report['ratio']:.2f}[/bold]")
+
+
+@app.command("overload")
+def overload(
+    duration: Annotated[float, typer.Option(help="Seconds of overload.")] = 20.0,
+    factor: Annotated[float, typer.Option(min=1.0, help="Offered load, in multiples of the measured capacity.")] = 4.0,
+    capacity_duration: Annotated[float, typer.Option(help="Seconds of the closed-loop capacity run.")] = 5.0,
+    queue: Annotated[int, typer.Option(min=1, help="The private server's queue, in inputs (--max-queue).")] = 128,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Requests the generator keeps out at most.")] = 512,
+    url: BenchUrlOpt = None,
+    pid: Annotated[
+        int | None, typer.Option(help="With --url: the server's process id, for its memory.", show_default=False)
+    ] = None,
+    model: Annotated[str, typer.Option(help="Embedding model.")] = "all-minilm-l6-v2",
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Capacity from 32 closed-loop clients, then an open-loop load at --factor times it: refusals (503/429 with
+    Retry-After) and their latency, admitted requests and theirs, and the server's memory over the run."""
+    from aiserve.bench.overload import OverloadConfig, run_overload
+
+    settings = settings_from(config, data_dir=data_dir)
+    cfg = OverloadConfig(model=model, duration_s=duration, factor=factor, capacity_s=capacity_duration, queue=queue,
+                         max_in_flight=max_in_flight, url=url, pid=pid, api_key=api_key)  # fmt: skip
+    with Console(stderr=True).status("measuring capacity, then overloading…") if not as_json else _Quiet():
+        report = run_overload(settings, cfg)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_overload(report)
+
+
+def _print_overload(r: dict[str, Any]) -> None:
+    queue = f", queue {r['queue_items']} inputs" if r["queue_items"] else ""
+    title = f"{r['workload']}, {r['model']}, {r['factor']:g}x capacity for {r['duration_s']:.0f} s, {r['cpus']} CPUs"
+    table = Table("", "count", "req/s", "p50 ms", "p99 ms", "max ms", title=title + queue)
+    cap = r["capacity"]
+    table.add_row(f"capacity ({cap['clients']} clients, closed loop)", "", f"{cap['rps']:.1f}", f"{cap['p50_ms']:.1f}",
+                  f"{cap['p99_ms']:.1f}", "")  # fmt: skip
+    table.add_row("offered (open loop)", str(r["sent"] + r["skipped"]), f"{r['offered_rps']:.1f}", "", "", "")
+    for kind, label in (("admitted", "admitted (2xx)"), ("refused", "refused (503/429)")):
+        table.add_row(label, str(r[kind]), f"{r[f'{kind}_rps']:.1f}", f"{r[f'{kind}_p50_ms']:.2f}",
+                      f"{r[f'{kind}_p99_ms']:.2f}", f"{r[f'{kind}_max_ms']:.2f}")  # fmt: skip
+    table.add_row("errors (timeouts, network)", str(r["errors"]), "", "", "", "")
+    table.add_row("other statuses", str(r["other_status"]), "", "", "", "")
+    table.add_row("skipped (generator at its in-flight cap)", str(r["skipped"]), "", "", "", "")
+    console = Console()
+    console.print(table)
+    met = "[green]met[/green]" if r["refusal_goal_met"] else "[red]missed[/red]"
+    console.print(f"Refusal p99 {r['refused_p99_ms']:.2f} ms: goal <= {r['refusal_goal_ms']:g} ms {met}; "
+                  f"Retry-After missing on {r['missing_retry_after']} of {r['refused']} refusals")  # fmt: skip
+    if r["rss_start_mb"] is not None:
+        console.print(f"Server memory: {r['rss_start_mb']} MB at start, {r['rss_max_mb']} MB at most, "
+                      f"{r['rss_end_mb']} MB at the end; slope {r['rss_slope_mb_per_min']:+} MB/min")  # fmt: skip
+    server_cpu = "-" if r["server_cpu_share"] is None else f"{r['server_cpu_share']:.0%}"
+    console.print(f"CPU: server {server_cpu}, generator {r['client_cpu_share']:.0%}; generator lateness p99 "
+                  f"{r['client_lag_p99_ms']:.1f} ms")  # fmt: skip
 
 
 class _Quiet:

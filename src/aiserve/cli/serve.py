@@ -22,7 +22,7 @@ def serve(
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda (default: auto).")] = None,
     max_batch_size: Annotated[int | None, typer.Option(help="Most inputs per forward pass (default: 32).")] = None,
     max_wait_ms: Annotated[float | None, typer.Option(help="Batch fill wait in ms (default: 2).")] = None,
-    max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model (default: 1024).")] = None,
+    max_queue: Annotated[int | None, typer.Option(help="Most queued inputs per model (default: 4096).")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
     log_format: Annotated[str | None, typer.Option(help="auto, json or text.")] = None,
     bundle: Annotated[

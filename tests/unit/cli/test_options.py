@@ -24,10 +24,12 @@ BENCH = "--concurrency --config --data-dir --duration --json -c"
 
 FLAGS = {
     "bench chat": f"{BENCH} --api-key --hostile --long-prompts --max-tokens --model --no-hostile --no-long-prompts "
-    "--no-offline --no-structured --offline --structured --url",
+    "--no-offline --no-repeated-prompt --no-structured --offline --repeated-prompt --structured --url",
     "bench classify": f"{BENCH} --api-key --device --image --model --no-offline --offline --url --warmup",
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",
+    "bench overload": "--api-key --capacity-duration --config --data-dir --duration --factor --json --max-in-flight "
+    "--model --pid --queue --url -c",
     "bench rerank": f"{BENCH} --api-key --documents --model --no-offline --offline --url",
     "bench soak": "--clients --data-dir --duration --json --plot",
     "chat": f"{REMOTE} --image --json --json-schema --max-tokens --model --no-stream --stream --system --temperature "
