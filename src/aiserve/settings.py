@@ -85,6 +85,10 @@ class EngineSettings(_Group):
     each key's requests in turn, so one key's flood cannot starve the others. 1: no bound."""
     threads: int = Field(default=0, ge=0)
     """Intra-op threads per model; 0 means one per CPU core."""
+    model_nice: int = Field(default=10, ge=0, le=19)
+    """How much lower the models' threads run than the event loop that answers HTTP (a Linux nice increment): they
+    get every cycle the loop leaves, and under overload the loop still refuses (503) and streams at once. 0: the
+    same priority."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where models run: `auto` picks CUDA when onnxruntime can use a GPU here, else the CPU."""
 

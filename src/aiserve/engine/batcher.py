@@ -18,12 +18,12 @@ import math
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from aiserve.engine.backends.base import ModelBackend
 from aiserve.engine.fair import owner_cap
+from aiserve.engine.priority import model_threads
 from aiserve.engine.protocol import Completed, EngineObserver, NullObserver
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded, PayloadTooLarge
 
@@ -39,6 +39,8 @@ class BatchPolicy:
     max_queue_items: int = 1024
     max_share: float = 1.0
     """The most of the queue one owner may hold."""
+    nice: int = 0
+    """How much lower than the event loop the model's threads run (`priority.lower_priority`)."""
 
 
 class _Entry:
@@ -93,11 +95,9 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
+        self._executor = model_threads(policy.nice, f"model-{model_id}")
         self._preparer = (
-            ThreadPoolExecutor(max_workers=max(1, backend.threads), thread_name_prefix=f"prepare-{model_id}")
-            if backend.prepares
-            else None
+            model_threads(policy.nice, f"prepare-{model_id}", max(1, backend.threads)) if backend.prepares else None
         )
         self._preparing = 0  # inputs counted in the queue but still being prepared
         self._task: asyncio.Task[None] | None = None

@@ -37,13 +37,14 @@ class Engine:
         self._batchers[model_id] = batcher
 
     def add_generator(
-        self, model_id: str, backend: GenerationBackend, *, max_queue: int, max_share: float = 1.0
+        self, model_id: str, backend: GenerationBackend, *, max_queue: int, max_share: float = 1.0, nice: int = 0
     ) -> None:
-        """Start serving a loaded text-generation backend under `model_id`."""
+        """Start serving a loaded text-generation backend under `model_id`, its threads `nice` steps below the event
+        loop's priority."""
         if model_id in self._generators:
             raise ValueError(f"the model {model_id!r} is already served; remove it first")
         self._generators[model_id] = Scheduler(
-            model_id, backend, max_queue=max_queue, max_share=max_share, observer=self._observer
+            model_id, backend, max_queue=max_queue, max_share=max_share, observer=self._observer, nice=nice
         )
 
     async def stream(

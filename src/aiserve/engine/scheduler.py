@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from aiserve.engine.backends.generative import Decoding, GenerationBackend, SteppedBackend
 from aiserve.engine.backends.grammar import Constraint
 from aiserve.engine.fair import FairQueue, owner_cap
+from aiserve.engine.priority import lower_priority
 from aiserve.engine.protocol import EngineObserver, Event, Finished, GenerationRequest, NullObserver, Piece
 from aiserve.errors import AiserveError, DeadlineExceeded, ModelFailed, ModelNotReady, Overloaded
 
@@ -79,8 +80,10 @@ class Scheduler:
         max_queue: int,
         max_share: float = 1.0,
         observer: EngineObserver | None = None,
+        nice: int = 0,
     ) -> None:
         self.model_id = model_id
+        self._nice = nice
         self._observer: EngineObserver = observer or NullObserver()
         self.backend = backend
         self.max_queue = max_queue
@@ -184,6 +187,7 @@ class Scheduler:
     # slot backends: one answer per worker thread
 
     def _work(self, slot: int) -> None:
+        lower_priority(self._nice)
         while (job := self._jobs.get()) is not None:
             self._run(job, slot)
 
@@ -205,6 +209,7 @@ class Scheduler:
     # stepped backends: every running answer advances one token per forward pass
 
     def _step_loop(self, backend: SteppedBackend) -> None:
+        lower_priority(self._nice)
         running: dict[Decoding, _Job] = {}
         open_ = True
         while open_ or running:

@@ -11,6 +11,7 @@ from aiserve.engine.backends import AnyBackend, resolve_backend
 from aiserve.engine.backends.generative import GenerationBackend
 from aiserve.engine.batcher import BatchPolicy
 from aiserve.engine.engine import Engine
+from aiserve.engine.priority import model_threads
 from aiserve.errors import ModelLoadFailed, ModelNotFound
 from aiserve.hardware import resolve_device
 from aiserve.registry.aliases import AliasBook, SharedAliases, check_alias
@@ -87,6 +88,7 @@ class ModelRegistry:
             max_wait_s=settings.engine.max_wait_ms / 1000,
             max_queue_items=settings.engine.max_queue_items,
             max_share=settings.engine.max_queue_share,
+            nice=settings.engine.model_nice,
         )
 
     def _register_enabled(self) -> None:
@@ -240,7 +242,10 @@ class ModelRegistry:
     async def _load(self, entry: ModelEntry) -> None:
         spec, started = entry.spec, time.perf_counter()
         try:
-            backend = await asyncio.to_thread(self._build, spec)
+            # on a thread at the models' priority: the threads a runtime starts while loading (ONNX Runtime's pool,
+            # torch's) inherit it
+            with model_threads(self.policy.nice, f"load-{spec.key}") as loader:
+                backend = await asyncio.get_running_loop().run_in_executor(loader, self._build, spec)
         except Exception as exc:
             entry.state, entry.error = ModelState.FAILED, f"{type(exc).__name__}: {exc}"
             log.exception("model %s failed to load", spec.key)
@@ -252,6 +257,7 @@ class ModelRegistry:
                 backend,
                 max_queue=self._settings.models.chat.max_queue,
                 max_share=self._settings.engine.max_queue_share,
+                nice=self.policy.nice,
             )
         else:
             self._engine.add(spec.key, backend, self.policy_for(spec))
