@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aiserve.engine.backends.sampling import Sampler
+from aiserve.engine.backends.sampling import Sampler, _inverse_cdf, _nucleus
 from aiserve.engine.protocol import SamplingParams
 from aiserve.errors import InvalidInput
 
@@ -74,3 +74,27 @@ def test_logprobs_are_the_models_own_distribution() -> None:
     assert [t for t, _ in logprob.top] == [b"b", b"g", b"c"]
     assert [v for _, v in logprob.top] == pytest.approx([expected[1], expected[6], expected[2]])
     assert sampler(temperature=0, logprobs=0).choose(LOGITS)[1].top == ()  # type: ignore[union-attr]
+
+
+def test_draws_follow_the_distribution_and_never_pick_a_token_without_mass() -> None:
+    rng = np.random.default_rng(3)
+    probs = (rng.random(1000) ** 8).astype(np.float32)
+    probs[::7] = 0
+    probs /= probs.sum()
+    counts = np.bincount([_inverse_cdf(probs, rng.random()) for _ in range(100_000)], minlength=1000)
+    assert counts[::7].sum() == 0
+    assert np.abs(counts / 100_000 - probs).max() < 0.002  # sampling noise at this size is about 0.0003
+
+
+def test_the_nucleus_is_the_one_a_full_sort_gives() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        logits = rng.standard_normal(5000) * rng.uniform(0.1, 8)  # from flat to peaked
+        probs = np.exp(logits - logits.max()).astype(np.float32)
+        probs /= probs.sum()
+        top_p = float(rng.uniform(0.05, 0.999))
+        order = np.argsort(-probs, kind="stable")
+        before = np.cumsum(probs[order]) - probs[order]
+        expected = np.zeros(len(probs), dtype=bool)
+        expected[order[before < top_p]] = True
+        assert np.array_equal(_nucleus(probs, top_p) > 0, expected)
