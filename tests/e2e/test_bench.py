@@ -87,7 +87,7 @@ def test_bench_rerank_reports_documents_per_second_against_the_offline_limit(dat
 
 def test_bench_chat_reports_ttft_and_token_rates(data_dir: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "aiserve", "bench", "chat", "--concurrency", "1,2", "--duration", "2",
+        [sys.executable, "-m", "aiserve", "bench", "chat", "--concurrency", "1,2", "--duration", "2", "--warmup", "0.5",
          "--max-tokens", "8", "--offline", "--structured", "--json", "--data-dir", str(data_dir)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -6,8 +6,9 @@ streams all the while (a conversation of 200,000 short messages, one message of 
 the running streams keep their pace. `--structured` runs each level twice, free and held to a JSON schema, and
 reports what constrained decoding costs. `--long-prompts` sends a distinct prompt of about 1,500 tokens beside the
 streams now and then, and each level reports the longest gap between two tokens over the median one (chunked
-prefill keeps it small). `--offline` runs the runtime in process for one stream, the single-stream
-decode speed.
+prefill keeps it small). `--offline` runs the runtime in process for one stream, the single-stream decode speed.
+Each level first runs a few unmeasured seconds (`WARMUP_S` unless told), so its figures are a steady state's, not
+its streams all starting at once.
 
 Every request is a distinct prompt, so no answer and no whole prompt can come from a cache (real traffic rarely repeats
 a whole prompt). `--repeated-prompt` sends one prompt over and over instead, a labelled extra: after the first answer,
@@ -92,6 +93,9 @@ class ChatLevel:
     """Oversized prompts sent beside the streams and refused."""
     format: str = "text"
     """`text`, or `json_schema` when the answers were held to `SCHEMA`."""
+    measured_from: float = 0.0
+    """When the warm-up ended (`time.perf_counter`): requests sent earlier, and tokens that came earlier, are not
+    counted, so a level's figures are those of a steady state, not of its streams all starting at once."""
 
     def to_dict(self) -> dict[str, Any]:
         """Summary figures."""
@@ -118,14 +122,47 @@ class ChatLevel:
         }
 
 
+@dataclass
+class _Answer:
+    """One streamed answer's timing as its tokens arrive."""
+
+    started: float
+    counted: bool
+    """Sent after the warm-up: its request, first token and gaps count."""
+    first: float | None = None
+    last: float = 0.0
+    tokens: int = 0
+
+    def token(self, level: ChatLevel, until: float) -> None:
+        """A content chunk arrived."""
+        now = time.perf_counter()
+        self.tokens += 1
+        if now >= level.measured_from and time.monotonic() < until:
+            level.tokens += 1
+        if self.first is None:
+            self.first = now
+        elif self.counted:
+            level.max_gap_ms = max(level.max_gap_ms, (now - self.last) * 1000)
+            level.gaps_ms.append((now - self.last) * 1000)
+        self.last = now
+
+    def done(self, level: ChatLevel) -> None:
+        """The answer ended."""
+        if not self.counted:
+            return
+        level.requests += 1
+        if self.first is not None:
+            level.ttft_ms.append((self.first - self.started) * 1000)
+            if self.tokens > 1 and self.last > self.first:
+                level.stream_tokens_per_s.append((self.tokens - 1) / (time.perf_counter() - self.first))
+
+
 async def _client(url: str, bodies: Bodies, level: ChatLevel, until: float, headers: dict[str, str]) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as client:
         while time.monotonic() < until:
             body = bodies.next()
             started = time.perf_counter()
-            first: float | None = None
-            last = started
-            tokens = 0
+            answer = _Answer(started, counted=started >= level.measured_from)
             try:
                 async with client.stream("POST", "/v1/chat/completions", content=body,
                                          headers={"content-type": "application/json"}) as response:  # fmt: skip
@@ -138,24 +175,11 @@ async def _client(url: str, bodies: Bodies, level: ChatLevel, until: float, head
                             continue
                         choices = orjson.loads(line[6:]).get("choices") or [{}]
                         if choices[0].get("delta", {}).get("content"):
-                            tokens += 1
-                            now = time.perf_counter()
-                            if first is None:
-                                first = now
-                            else:
-                                level.max_gap_ms = max(level.max_gap_ms, (now - last) * 1000)
-                                level.gaps_ms.append((now - last) * 1000)
-                            last = now
+                            answer.token(level, until)
             except httpx.HTTPError:
                 level.errors += 1
                 continue
-            done = time.perf_counter()
-            level.requests += 1
-            level.tokens += tokens
-            if first is not None:
-                level.ttft_ms.append((first - started) * 1000)
-                if tokens > 1 and done > first:
-                    level.stream_tokens_per_s.append((tokens - 1) / (done - first))
+            answer.done(level)
 
 
 def hostile_bodies(model: str) -> list[bytes]:
@@ -177,6 +201,9 @@ async def _hostile(url: str, bodies: list[bytes], level: ChatLevel, until: float
                     continue
                 level.hostile_refused += answer.status_code in (400, 413, 422)
 
+
+WARMUP_S = 3.0
+"""Unmeasured seconds at the start of each level."""
 
 LONG_PROMPT_TOKENS = 1500
 LONG_PROMPT_EVERY_S = 6.0
@@ -209,17 +236,18 @@ async def _long_prompts(url: str, model: str, level: ChatLevel, until: float, he
 
 async def _level(
     url: str, bodies: Bodies, concurrency: int, duration_s: float, api_key: str | None, hostile: list[bytes],
-    long_prompts: bool = False,
+    long_prompts: bool = False, warmup_s: float = WARMUP_S,
 ) -> ChatLevel:  # fmt: skip
     level = ChatLevel(concurrency, format="json_schema" if bodies.schema is not None else "text")
+    level.measured_from = time.perf_counter() + warmup_s
     started = time.monotonic()
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    until = started + duration_s
+    until = started + warmup_s + duration_s
     beside = [_hostile(url, hostile, level, until, headers)] if hostile else []
     if long_prompts:
         beside.append(_long_prompts(url, bodies.model, level, until, headers))
     await asyncio.gather(*(_client(url, bodies, level, until, headers) for _ in range(concurrency)), *beside)
-    level.elapsed_s = time.monotonic() - started
+    level.elapsed_s = duration_s
     return level
 
 
@@ -245,7 +273,7 @@ def offline_decode(settings: Settings, model: str, max_tokens: int) -> dict[str,
 def run_chat_bench(
     settings: Settings, *, model: str, concurrency: tuple[int, ...], duration_s: float, max_tokens: int,
     url: str | None, offline: bool, api_key: str | None = None, hostile: bool = False, structured: bool = False,
-    long_prompts: bool = False, repeated: bool = False,
+    long_prompts: bool = False, repeated: bool = False, warmup_s: float = WARMUP_S,
 ) -> dict[str, Any]:  # fmt: skip
     """Sweep concurrent streams; the ratio is aggregate tokens/s at 8 streams over the 1-stream rate. With
     `structured`, each level runs free then held to `SCHEMA`, and `structured_over_free` gives the constrained
@@ -255,7 +283,7 @@ def run_chat_bench(
 
     def sweep(target: str) -> list[dict[str, Any]]:
         return [asyncio.run(_level(target, Bodies(model, max_tokens, schema, repeated=repeated), c, duration_s,
-                                   api_key, bad, long_prompts)).to_dict()
+                                   api_key, bad, long_prompts, warmup_s)).to_dict()
                 for c in concurrency for schema in formats]  # fmt: skip
 
     levels = against(url, model, settings.data_dir, sweep)
@@ -263,7 +291,7 @@ def run_chat_bench(
     ratio = rates[8] / rates[1] if rates.get(1) and rates.get(8) else None
     report: dict[str, Any] = {"model": model, "cpus": os.cpu_count(), "max_tokens": max_tokens, "levels": levels,
                               "ratio_aggregate8_over_single": ratio, "hostile": hostile,
-                              "prompts": "repeated" if repeated else "distinct"}  # fmt: skip
+                              "prompts": "repeated" if repeated else "distinct", "warmup_s": warmup_s}  # fmt: skip
     if structured:
         held = {lv["concurrency"]: lv["aggregate_tokens_per_s"] for lv in levels if lv["format"] == "json_schema"}
         report["structured_over_free"] = {c: round(held[c] / rates[c], 3) if rates.get(c) else None for c in held}

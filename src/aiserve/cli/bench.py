@@ -80,6 +80,7 @@ def classify(
 def chat(
     concurrency: Annotated[str, typer.Option(help="Comma-separated stream counts.")] = "1,2,4,8",
     duration: DurationOpt = 20.0,
+    warmup: WarmupOpt = 3.0,
     max_tokens: Annotated[int, typer.Option(help="Tokens per answer.")] = 64,
     offline: Annotated[bool, typer.Option(help="Also measure single-stream decode speed in process.")] = False,
     hostile: Annotated[
@@ -110,7 +111,7 @@ def chat(
         report = run_chat_bench(settings, model=model, concurrency=_levels(concurrency), duration_s=duration,
                                 max_tokens=max_tokens, url=url, offline=offline, api_key=api_key,
                                 hostile=hostile, structured=structured, long_prompts=long_prompts,
-                                repeated=repeated_prompt)  # fmt: skip
+                                repeated=repeated_prompt, warmup_s=warmup)  # fmt: skip
     if as_json:
         print(json.dumps(report, indent=2))
         return

@@ -24,7 +24,7 @@ BENCH = "--concurrency --config --data-dir --duration --json -c"
 
 FLAGS = {
     "bench chat": f"{BENCH} --api-key --hostile --long-prompts --max-tokens --model --no-hostile --no-long-prompts "
-    "--no-offline --no-repeated-prompt --no-structured --offline --repeated-prompt --structured --url",
+    "--no-offline --no-repeated-prompt --no-structured --offline --repeated-prompt --structured --url --warmup",
     "bench classify": f"{BENCH} --api-key --device --image --model --no-offline --offline --url --warmup",
     "bench embeddings": f"{BENCH} --api-key --model --no-offline --offline --url --warmup",
     "bench gateway": f"{BENCH} --database-url --redis-url --warmup",
