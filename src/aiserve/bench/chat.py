@@ -133,11 +133,11 @@ class _Answer:
     last: float = 0.0
     tokens: int = 0
 
-    def token(self, level: ChatLevel, until: float) -> None:
+    def token(self, level: ChatLevel) -> None:
         """A content chunk arrived."""
         now = time.perf_counter()
         self.tokens += 1
-        if now >= level.measured_from and time.monotonic() < until:
+        if now >= level.measured_from:
             level.tokens += 1
         if self.first is None:
             self.first = now
@@ -175,7 +175,7 @@ async def _client(url: str, bodies: Bodies, level: ChatLevel, until: float, head
                             continue
                         choices = orjson.loads(line[6:]).get("choices") or [{}]
                         if choices[0].get("delta", {}).get("content"):
-                            answer.token(level, until)
+                            answer.token(level)
             except httpx.HTTPError:
                 level.errors += 1
                 continue
@@ -247,7 +247,7 @@ async def _level(
     if long_prompts:
         beside.append(_long_prompts(url, bodies.model, level, until, headers))
     await asyncio.gather(*(_client(url, bodies, level, until, headers) for _ in range(concurrency)), *beside)
-    level.elapsed_s = duration_s
+    level.elapsed_s = time.perf_counter() - level.measured_from  # to the last answer's end, as its tokens count
     return level
 
 
