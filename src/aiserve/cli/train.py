@@ -16,7 +16,10 @@ from aiserve.cli.options import ConfigOpt, DataDirOpt, DeviceOpt, settings_from
 from aiserve.errors import AiserveError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiserve.training.dataset import Summary
+    from aiserve.training.distill import DistillConfig
     from aiserve.training.trainer import EpochRecord
 
 TRAIN_HINT = "pip install torch==2.13.0 && pip install 'aiserve[train]' (or run `make install`)"
@@ -59,13 +62,38 @@ def train(
     device: DeviceOpt = "auto",
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images while training (0: none).")] = 0,
     version: Annotated[str | None, typer.Option(help="The version (default: the next number).")] = None,
+    distill_from: Annotated[
+        str | None,
+        typer.Option(
+            help="A classifier in the catalogue with the dataset's classes (e.g. NAME@1): learn from its softened "
+            "outputs as well as the labels.",
+            show_default=False,
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1, max=100.0, help="Distillation: the softmax temperature [default: 4].", show_default=False
+        ),
+    ] = None,
+    distill_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Distillation: the teacher loss's share, 0 to 1 [default: 0.7].", show_default=False
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train a classifier and save it as NAME@VERSION under the data directory: ONNX model, labels, checkpoints,
     training curves and the split. Serve it with `aiserve models load NAME@VERSION`."""
+    if distill_from is None:
+        for flag, given in (("--temperature", temperature), ("--distill-weight", distill_weight)):
+            if given is not None:
+                raise typer.BadParameter("it needs --distill-from TEACHER.", param_hint=flag)
     with needs_training_extra():
         from aiserve.training.dataset import load_dataset
+        from aiserve.training.distill import DistillConfig
         from aiserve.training.nets import arch as check_arch
         from aiserve.training.trainer import TrainConfig
         from aiserve.training.workflow import train_model
@@ -96,9 +124,19 @@ def train(
         flip=flip,
         workers=workers,
         image_size=image_size,
+        distill=_distill(DistillConfig, distill_from, temperature, distill_weight),
     )
     with _EpochBar(console, epochs) as bar:
-        trained = train_model(settings, dataset, name, cfg, version=version, on_step=bar.step, on_epoch=bar.epoch)
+        trained = train_model(
+            settings,
+            dataset,
+            name,
+            cfg,
+            version=version,
+            on_step=bar.step,
+            on_epoch=bar.epoch,
+            on_teacher=bar.teacher(distill_from),
+        )
     result = trained.result
     best = result.history[result.best_epoch - 1]
     stop = f", stopped early after epoch {len(result.history)}" if result.stopped_early else ""
@@ -112,6 +150,16 @@ def train(
         f"next: aiserve eval {trained.spec.key}   ·   aiserve export {trained.spec.key} --quantize   ·   "
         f"aiserve models load {trained.spec.key}"
     )
+
+
+def _distill(
+    make: type[DistillConfig], teacher: str | None, temperature: float | None, weight: float | None
+) -> DistillConfig | None:
+    """The distillation settings given, the others left at `DistillConfig`'s defaults."""
+    if teacher is None:
+        return None
+    given = {"temperature": temperature, "weight": weight}
+    return make(teacher, **{k: v for k, v in given.items() if v is not None})
 
 
 def show_summary(console: Console, summary: Summary) -> None:
@@ -136,7 +184,7 @@ class _EpochBar:
 
     def __init__(self, console: Console, epochs: int) -> None:
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/" + str(epochs)),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}  val acc {task.fields[val]}"),
@@ -144,7 +192,7 @@ class _EpochBar:
             console=console,
         )
         self.task = TaskID(-1)
-        self.current = 0
+        self.current, self.epochs = 0, epochs
 
     def __enter__(self) -> _EpochBar:
         self.progress.__enter__()
@@ -156,8 +204,19 @@ class _EpochBar:
     def step(self, epoch: int, done: int, total: int, loss: float) -> None:
         if epoch != self.current:
             self.current = epoch
-            self.task = self.progress.add_task("", total=total, epoch=epoch, loss="…", val="…")
+            self.task = self.progress.add_task(f"epoch {epoch}/{self.epochs}", total=total, loss="…", val="…")
         self.progress.update(self.task, completed=done, loss=f"{loss:.4f}")
+
+    def teacher(self, name: str | None) -> Callable[[int, int], None] | None:
+        """A bar for the teacher's one pass over the training images (None without a teacher)."""
+        if name is None:
+            return None
+        task = self.progress.add_task(f"teacher {name}", total=None, loss="–", val="–")
+
+        def advance(done: int, total: int) -> None:
+            self.progress.update(task, completed=done, total=total)
+
+        return advance
 
     def epoch(self, record: EpochRecord) -> None:
         mark = " ★" if record.best else ""

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset as TorchDataset
 
 from aiserve.training import nets
 from aiserve.training.dataset import Dataset, Sample
+from aiserve.training.distill import DistillConfig, SoftTargets
 from aiserve.vision.augment import Augment
 from aiserve.vision.decode import open_image, to_rgb
 from aiserve.vision.preprocess import Transform
@@ -45,6 +46,8 @@ class TrainConfig:
     """0: the architecture's own."""
     workers: int = 0
     """Data-loader processes decoding images beside the training loop; worth it for large JPEGs and many cores."""
+    distill: DistillConfig | None = None
+    """Learn from a teacher's softened outputs as well as from the labels."""
 
     def learning_rate(self) -> float:
         """The rate used."""
@@ -90,8 +93,9 @@ StepHook = Callable[[int, int, int, float], None]
 EpochHook = Callable[[EpochRecord], None]
 
 
-class ImageSamples(TorchDataset[tuple[torch.Tensor, int]]):
-    """Samples decoded and preprocessed exactly as the server does; augmented boxes and flips when training."""
+class ImageSamples(TorchDataset[tuple[torch.Tensor, int, int]]):
+    """Samples decoded and preprocessed exactly as the server does; augmented boxes and flips when training. Each
+    item is `(pixels, class number, position in the split)`, the position being where its soft targets are."""
 
     def __init__(
         self,
@@ -109,7 +113,7 @@ class ImageSamples(TorchDataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         sample = self.samples[i]
         image = to_rgb(open_image(sample.path.read_bytes(), max_pixels=MAX_PIXELS), draft_size=self.transform.resize)
         if self.augment is None:
@@ -118,7 +122,7 @@ class ImageSamples(TorchDataset[tuple[torch.Tensor, int]]):
             rng = random.Random(f"{self.seed}:{self.epoch}:{i}")  # repeatable whatever the loader's order
             box = self.augment.box(self.transform, *image.size, rng)
             pixels = self.transform(image, box, flip=self.augment.flips(rng))
-        return torch.from_numpy(pixels), self.index[sample.label]
+        return torch.from_numpy(pixels), self.index[sample.label], i
 
 
 class EarlyStopping:
@@ -162,9 +166,11 @@ def train(
     *,
     on_step: StepHook | None = None,
     on_epoch: EpochHook | None = None,
+    soft: SoftTargets | None = None,
 ) -> TrainResult:
     """Train on `dataset.splits["train"]`, validating on `"val"`; checkpoints `last.pt` and `best.pt` go to
-    `checkpoints`."""
+    `checkpoints`. With `soft` (a teacher's logits for each training image), the training loss is the distillation
+    loss; validation stays on the labels alone."""
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     spec = nets.arch(config.arch)
@@ -177,6 +183,8 @@ def train(
     augment = Augment(flip=config.flip) if config.augment else None
     train_set = ImageSamples(dataset.splits["train"], dataset.classes, transform, augment, config.seed)
     val_set = ImageSamples(dataset.splits["val"], dataset.classes, transform, None, config.seed)
+    if soft is not None and len(soft.logits) != len(train_set):
+        raise ValueError(f"{len(soft.logits)} rows of soft targets for {len(train_set)} training images.")
     loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
@@ -197,11 +205,11 @@ def train(
         train_set.epoch = epoch
         nets.train_mode(model, frozen=frozen)
         total_loss, correct, seen = 0.0, 0, 0
-        for step, (x, y) in enumerate(loader, start=1):
+        for step, (x, y, i) in enumerate(loader, start=1):
             x, y = x.to(device), y.to(device)
             optimizer.zero_grad(set_to_none=True)
             logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = loss_fn(logits, y) if soft is None else soft.loss(logits, y, i)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * len(y)
@@ -251,7 +259,7 @@ def _validate(
     model.eval()
     total, correct = 0.0, 0
     with torch.no_grad():
-        for x, y in DataLoader(samples, batch_size=batch_size):
+        for x, y, _ in DataLoader(samples, batch_size=batch_size):
             x, y = x.to(device), y.to(device)
             logits = model(x)
             total += float(loss_fn(logits, y)) * len(y)

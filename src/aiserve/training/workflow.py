@@ -7,6 +7,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
 
 from aiserve.errors import InvalidInput, ModelNotFound
 from aiserve.registry.catalog import catalog
@@ -17,11 +21,14 @@ from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import nets, splits
 from aiserve.training.dataset import Dataset, DatasetError, Sample, load_dataset
+from aiserve.training.distill import DistillConfig, SoftTargets, check_labels, teacher_logits
 from aiserve.training.evaluate import Evaluation, Predict, Progress, classify, evaluate, open_classifier, score
 from aiserve.training.report import EvalFiles, plot_history, write_eval_report
 from aiserve.training.trainer import EpochHook, StepHook, TrainConfig, TrainResult, train
 
 SERVED = ("model.onnx", "labels.json")
+TEACHER_CACHE = "checkpoints/teacher_logits.npy"
+"""The teacher's logits, row `i` for training image `i` of `split.json`, columns in `labels.json` order."""
 
 
 @dataclass(slots=True)
@@ -43,14 +50,19 @@ def train_model(
     version: str | None = None,
     on_step: StepHook | None = None,
     on_epoch: EpochHook | None = None,
+    on_teacher: Progress | None = None,
 ) -> Trained:
     """Train on `dataset`, export ONNX, score the test split through the serving backend, and publish the folder
-    as `name@version` (the next whole number by default)."""
+    as `name@version` (the next whole number by default). With `config.distill`, the teacher is first run once over
+    the training images (`on_teacher(done, total)` follows it)."""
     models_dir = settings.models_dir
     version = version or next_version(models_dir, name)
     staging = staging_dir(models_dir, name, version)
     try:
-        result = train(dataset, config, staging / "checkpoints", on_step=on_step, on_epoch=on_epoch)
+        soft, distilled = None, None
+        if config.distill is not None:
+            soft, distilled = _soft_targets(settings, dataset, config.distill, staging, on_teacher)
+        result = train(dataset, config, staging / "checkpoints", on_step=on_step, on_epoch=on_epoch, soft=soft)
         transform = result.transform
         nets.export_onnx(result.model.cpu(), staging / "model.onnx", transform.size)
         (staging / "labels.json").write_text(json.dumps(dataset.classes))
@@ -68,6 +80,7 @@ def train_model(
             "best_epoch": result.best_epoch,
             "stopped_early": result.stopped_early,
             "test_accuracy": None if test is None else test.metrics.accuracy,
+            "distillation": distilled,
             "dataset": dataset.summary.to_dict(),
             "history": history,
         }
@@ -79,13 +92,42 @@ def train_model(
             backend="onnx-classifier",
             outputs=SERVED,
             options={**options, "max_batch_size": 16},
-            description=f"{nets.arch(config.arch).description}, trained on {dataset.summary.source}.",
+            description=_description(config, dataset, distilled),
         )
-        folder = publish(staging, spec, extra={"made_by": "aiserve train"})
+        extra = {"made_by": "aiserve train"} | ({"distilled_from": distilled["teacher"]} if distilled else {})
+        folder = publish(staging, spec, extra=extra)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Trained(spec, folder, result, test)
+
+
+def _soft_targets(
+    settings: Settings, dataset: Dataset, distill: DistillConfig, staging: Path, progress: Progress | None
+) -> tuple[SoftTargets, dict[str, Any]]:
+    """Run the teacher once over the training images; its logits are kept in memory and in `TEACHER_CACHE`."""
+    spec, folder = find_model(settings, distill.teacher)
+    backend = open_classifier(folder, spec.options, threads=settings.cpu_threads())
+    columns = check_labels(spec.key, backend.labels, dataset.classes, dataset.summary.source)
+    logits = teacher_logits(backend, dataset.splits["train"], columns, progress=progress)
+    backend.unload()
+    cache = staging / TEACHER_CACHE
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, logits)
+    soft = SoftTargets(torch.from_numpy(logits), distill.temperature, distill.weight)
+    info = {
+        "teacher": spec.key,
+        "temperature": distill.temperature,
+        "weight": distill.weight,
+        "teacher_images": len(logits),
+        "teacher_logits": TEACHER_CACHE,
+    }
+    return soft, info
+
+
+def _description(config: TrainConfig, dataset: Dataset, distilled: dict[str, Any] | None) -> str:
+    taught = f", distilled from {distilled['teacher']}" if distilled else ""
+    return f"{nets.arch(config.arch).description}{taught}, trained on {dataset.summary.source}."
 
 
 def find_model(

@@ -62,8 +62,9 @@ FLAGS = {
     "openapi": "--output -o",
     "serve": "--bundle --config --data-dir --device --host --log-format --log-level --max-batch-size --max-queue "
     "--max-wait-ms --model --port --threads -c -m",
-    "train": "--arch --augment --batch-size --config --data-dir --device --epochs --flip --freeze --image-size --lr "
-    "--name --no-augment --no-flip --patience --seed --test --train-all --val --version --workers -c -n",
+    "train": "--arch --augment --batch-size --config --data-dir --device --distill-from --distill-weight --epochs "
+    "--flip --freeze --image-size --lr --name --no-augment --no-flip --patience --seed --temperature --test "
+    "--train-all --val --version --workers -c -n",
     "usage": f"{REMOTE} --end --json --key --start --user",
     "users create": f"{ADMIN} {LIMITS}",
     "users limits": f"{ADMIN} {LIMITS}",
@@ -142,3 +143,17 @@ def test_users_limits_turns_its_flags_into_limits(monkeypatch: pytest.MonkeyPatc
 def test_keys_limits_refuses_a_negative_limit() -> None:
     result = CliRunner().invoke(app, ["keys", "limits", "abc", "--rpm", "-1"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("flags", [["--temperature", "2"], ["--distill-weight", "0.5"]])
+def test_distillation_flags_need_a_teacher(flags: list[str]) -> None:
+    result = CliRunner().invoke(app, ["train", "photos", "--name", "pets", *flags])
+    assert result.exit_code == 2
+    assert f"Invalid value for {flags[0]}: it needs --distill-from TEACHER." in result.output
+
+
+@pytest.mark.parametrize("flags", [["--temperature", "0"], ["--distill-weight", "1.5"], ["--distill-weight", "-0.1"]])
+def test_distillation_flags_out_of_range_are_refused(flags: list[str]) -> None:
+    result = CliRunner().invoke(app, ["train", "photos", "--name", "pets", "--distill-from", "pets@1", *flags])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{flags[0]}'" in result.output
