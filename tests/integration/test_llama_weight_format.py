@@ -1,5 +1,5 @@
-"""The default llama.cpp chat model is the packaged Q4_1 GGUF re-encoded as Q8_0 when prepared: check the format and
-that its next-token choices match the packaged file's, teacher-forced on the packaged file's own greedy answers."""
+"""`smollm2-135m-instruct@q8_0` is the packaged Q4_1 GGUF re-encoded as Q8_0 when prepared: check the format and that
+its next-token choices match the packaged file's, teacher-forced on the packaged file's own greedy answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aiserve.registry.builders.gguf import SOURCE
-from aiserve.registry.catalog import SMOLLM2, SMOLLM2_Q4_1
+from aiserve.registry.catalog import SMOLLM2, SMOLLM2_Q8_0
 from aiserve.registry.prepare import locate, prepare
 
 pytestmark = pytest.mark.integration
@@ -33,9 +33,9 @@ def _next_token_choices(llm: Any, tokens: list[int], start: int) -> np.ndarray:
     return choices
 
 
-def test_the_default_gguf_is_q8_0_and_chooses_as_the_packaged_q4_1_does(data_dir: Path) -> None:
-    folder = prepare(data_dir / "models", SMOLLM2)
-    assert SMOLLM2_Q4_1.files["model.gguf"] == SOURCE
+def test_the_q8_0_gguf_chooses_as_the_packaged_q4_1_does(data_dir: Path) -> None:
+    folder = prepare(data_dir / "models", SMOLLM2_Q8_0)
+    assert SMOLLM2.files["model.gguf"] == SOURCE
     packaged, reencoded = _open(locate(SOURCE)), _open(folder / "model.gguf")
     assert int(packaged.metadata["general.file_type"]) == Q4_1
     assert int(reencoded.metadata["general.file_type"]) == Q8_0
