@@ -83,7 +83,7 @@ def test_digits_from_folder_to_api(tmp_path: Path, report: Callable[[str], None]
         quantized = aiserve("export", "digits@1", "--quantize", "--data-dir", str(data))
         assert "saved digits@1-int8" in quantized.stdout
         numbers = json.loads((models / "digits@1-int8" / "compression.json").read_text())
-        fp32, int8 = numbers["fp32"], numbers["int8"]
+        fp32, int8 = numbers["original"], numbers["compressed"]
         assert fp32["accuracy"] == pytest.approx(training["test_accuracy"])
         assert fp32["accuracy"] - int8["accuracy"] <= 0.01
         assert int8["size_bytes"] < fp32["size_bytes"] / 2

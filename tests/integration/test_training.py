@@ -112,7 +112,7 @@ def test_a_quantised_model_over_the_allowed_drop_is_not_registered_unless_forced
     assert forced.spec.key == "digits@1-int8"
     assert find_spec("digits@1-int8", catalog(settings)).options == small_digits_model.spec.options
     numbers = json.loads((settings.models_dir / "digits@1-int8" / "compression.json").read_text())
-    assert numbers["int8"]["size_bytes"] < numbers["fp32"]["size_bytes"]
+    assert numbers["compressed"]["size_bytes"] < numbers["original"]["size_bytes"]
     assert numbers["acceptable"] is False
     with pytest.raises(InvalidInput, match="digits@1-int8 is already int8; quantise digits@1 instead"):
         quantize_model(settings, "digits@1-int8")
@@ -134,17 +134,17 @@ def test_the_embedding_model_gets_dynamic_per_channel_int8(settings: Settings, r
 
     numbers = done.comparison
     report(
-        f"all-MiniLM-L6-v2 fp32 → dynamic int8: {numbers.fp32.size_bytes / 1e6:.1f} → "
-        f"{numbers.int8.size_bytes / 1e6:.1f} MB, "
-        f"cosine {numbers.cosine:.4f}, retrieval {numbers.fp32.accuracy:.1%} → {numbers.int8.accuracy:.1%}, "
+        f"all-MiniLM-L6-v2 fp32 → dynamic int8: {numbers.original.size_bytes / 1e6:.1f} → "
+        f"{numbers.compressed.size_bytes / 1e6:.1f} MB, "
+        f"cosine {numbers.cosine:.4f}, retrieval {numbers.original.accuracy:.1%} → {numbers.compressed.accuracy:.1%}, "
         f"top-1 agreement {numbers.agreement:.1%}"
     )
     assert done.spec is not None
     assert done.spec.key == "all-minilm-l6-v2@fp32-int8"
-    assert numbers.int8.size_bytes < numbers.fp32.size_bytes / 3
+    assert numbers.compressed.size_bytes < numbers.original.size_bytes / 3
     assert numbers.cosine is not None
     assert numbers.cosine > 0.98
-    assert numbers.int8.accuracy is not None
-    assert numbers.int8.accuracy >= 0.9
+    assert numbers.compressed.accuracy is not None
+    assert numbers.compressed.accuracy >= 0.9
     assert {p.name for p in (settings.models_dir / done.spec.key).iterdir()} >= {"model.onnx", "tokenizer.json"}
     assert find_spec(done.spec.key, catalog(settings)).task == "embeddings"

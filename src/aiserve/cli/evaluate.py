@@ -13,6 +13,7 @@ from rich.table import Table
 from aiserve.cli.options import ApiKeyOpt, ConfigOpt, DataDirOpt, settings_from
 
 if TYPE_CHECKING:
+    from aiserve.settings import Settings
     from aiserve.training.dataset import Sample
 
 
@@ -30,11 +31,20 @@ def evaluate(
         typer.Option(help="Ask this running server instead of running the model here.", show_default=False),
     ] = None,
     api_key: ApiKeyOpt = None,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Also measure every variant made from the model (int8, pruned, distilled): accuracy, agreement, "
+            "size and latency side by side, with a Pareto plot.",
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Accuracy, per-class precision, recall and F1, a confusion matrix and the misclassified images, written as
-    report.json, report.md and PNGs. The model runs here, or on a running server with --url."""
+    report.json, report.md and PNGs. The model runs here, or on a running server with --url. With --compare: the
+    model and its compressed variants side by side (compare.md, compare.json, pareto.png)."""
     from rich.progress import Progress
 
     from aiserve.cli.train import needs_training_extra
@@ -44,6 +54,11 @@ def evaluate(
 
     settings = settings_from(config, data_dir=data_dir)
     console = Console()
+    if compare:
+        if url is not None:
+            raise ValueError("--compare measures the variants' latency here, side by side; leave out --url.")
+        _compare(console, settings, model, data, out)
+        return
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("classifying", total=None)
 
@@ -88,3 +103,40 @@ def _remote(
         return answers
 
     return predict
+
+
+def _compare(console: Console, settings: Settings, model: str, data: Path | None, out: Path | None) -> None:
+    from rich.progress import Progress
+
+    from aiserve.training.compare import compare
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("measuring the variants", total=None)
+        report = compare(
+            settings,
+            model,
+            data=data,
+            out=out,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    original = report.entries[0]
+    table = Table(title=f"{report.model} and its variants, on {report.images} images")
+    for column in ("model", "what", "accuracy", "agreement", "size", "batch 1", "batch 16", "Pareto"):
+        table.add_column(column, justify="left" if column in ("model", "what") else "right")
+    for e in report.entries:
+        table.add_row(
+            e.model,
+            e.kind,
+            f"{e.accuracy:.2%}",
+            f"{e.agreement:.2%}",
+            f"{e.size_bytes / 1e6:.2f} MB",
+            f"{e.latency_ms_batch1:.2f} ms ({original.latency_ms_batch1 / e.latency_ms_batch1:.1f}×)",
+            f"{e.latency_ms_batch16:.2f} ms ({original.latency_ms_batch16 / e.latency_ms_batch16:.1f}×)",
+            "✓" if e.pareto else "",
+        )
+    console.print(table)
+    for key, why in report.skipped.items():
+        console.print(f"left out {key}: {why}")
+    for kind, command in report.missing.items():
+        console.print(f"no {kind} variant yet: {command}")
+    console.print(f"report: {report.folder / 'compare.md'} (also compare.json, pareto.png)")

@@ -6,7 +6,9 @@ models get dynamic per-channel quantisation (weights int8, activations quantised
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import shutil
 import statistics
 import time
 import warnings
@@ -19,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiserve.engine.backends._ort import open_session
+from aiserve.registry.spec import ModelSpec
 
 FloatArray = NDArray[np.float32]
 
@@ -145,13 +148,16 @@ def measure(model: Path, feeds: Feeds, accuracy: float | None, *, threads: int) 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """fp32 against int8 on the same images, and the verdict."""
+    """The original model against its compressed version (int8, pruned or sparse) on the same images, and the
+    verdict."""
 
     source: str
     target: str
     method: str
-    fp32: Variant
-    int8: Variant
+    kind: str
+    """What the compressed model is: `int8`, `pruned` or `sparse` (its column in the report)."""
+    original: Variant
+    compressed: Variant
     agreement: float
     """Share of test items whose top-1 answer (class, or nearest passage) is the same."""
     images: int
@@ -165,9 +171,9 @@ class Comparison:
     @property
     def drop(self) -> float | None:
         """Accuracy points lost (negative: gained)."""
-        if self.fp32.accuracy is None or self.int8.accuracy is None:
+        if self.original.accuracy is None or self.compressed.accuracy is None:
             return None
-        return round((self.fp32.accuracy - self.int8.accuracy) * 100, 2)
+        return round((self.original.accuracy - self.compressed.accuracy) * 100, 2)
 
     @property
     def acceptable(self) -> bool:
@@ -179,13 +185,18 @@ class Comparison:
         """JSON-ready."""
         return {**asdict(self), "drop_points": self.drop, "acceptable": self.acceptable}
 
+    def write(self, folder: Path) -> None:
+        """`compression.json` and `compression.md` in `folder`."""
+        (folder / "compression.json").write_text(json.dumps(self.to_dict(), indent=2))
+        (folder / REPORT).write_text(self.to_markdown())
+
     def to_markdown(self) -> str:
         """The comparison as a short Markdown report."""
 
         def pct(value: float | None) -> str:
             return "n/a" if value is None else f"{value * 100:.2f} %"
 
-        f, q = self.fp32, self.int8
+        f, q = self.original, self.compressed
         rows = [
             (
                 "file size",
@@ -208,14 +219,14 @@ class Comparison:
             ("accuracy", pct(f.accuracy), pct(q.accuracy), _points(self.drop)),
         ]
         calibrated = f"{self.calibration_images} calibration images; " if self.calibration_images else ""
-        close = "" if self.cosine is None else f" Mean cosine similarity to fp32: **{self.cosine:.4f}**."
+        close = "" if self.cosine is None else f" Mean cosine similarity to the original: **{self.cosine:.4f}**."
         verdict = "registered" if self.acceptable else f"NOT registered: the drop is over {self.max_drop} points"
         lines = [
-            f"# {self.target}: int8 from {self.source}",
+            f"# {self.target}: {self.kind} from {self.source}",
             "",
             f"{self.method}; {calibrated}{self.images} test items.",
             "",
-            "| | fp32 | int8 | fp32 / int8 |",
+            f"| | {self.source} | {self.kind} | ratio |",
             "|---|---:|---:|---:|",
             *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
             "",
@@ -227,14 +238,36 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
+REPORT = "compression.md"
+
+
+@dataclass(slots=True)
+class Compressed:
+    """The comparison, and where the compressed model went (`spec` is None when it was refused)."""
+
+    comparison: Comparison
+    spec: ModelSpec | None
+    report: Path
+
+
+def keep_report(staging: Path, kept: Path) -> Path:
+    """Keep a refused model's report in `kept` (beside the original) and drop the rest of `staging`."""
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.mkdir()
+    for report in ("compression.json", REPORT):
+        shutil.copy2(staging / report, kept / report)
+    shutil.rmtree(staging)
+    return kept / REPORT
+
+
 def _points(drop: float | None) -> str:
     if drop is None:
         return "n/a"
     return "±0.00 points" if abs(drop) < 0.005 else f"{-drop:+.2f} points"
 
 
-def _ratio(fp32: float, int8: float) -> str:
-    return f"{fp32 / int8:.2f}×" if int8 else "n/a"
+def _ratio(original: float, compressed: float) -> str:
+    return f"{original / compressed:.2f}×" if compressed else "n/a"
 
 
 def agreement(a: Sequence[str], b: Sequence[str]) -> float:

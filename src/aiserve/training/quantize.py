@@ -3,10 +3,8 @@ same test items, and publish the int8 model only when its accuracy holds (or whe
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +19,12 @@ from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import splits
 from aiserve.training.compress import (
+    REPORT,
     Comparison,
+    Compressed,
     agreement,
     is_quantized,
+    keep_report,
     measure,
     quantize_dynamic,
     quantize_static,
@@ -32,15 +33,6 @@ from aiserve.training.dataset import load_dataset
 from aiserve.training.evaluate import evaluate, open_classifier, pixels
 from aiserve.training.texts import PAIRS
 from aiserve.training.workflow import find_model
-
-
-@dataclass(slots=True)
-class Quantized:
-    """The comparison, and where the int8 model went (`spec` is None when it was refused)."""
-
-    comparison: Comparison
-    spec: ModelSpec | None
-    report: Path
 
 
 def quantize_model(
@@ -53,7 +45,7 @@ def quantize_model(
     force: bool = False,
     calibration: int = 256,
     seed: int = 0,
-) -> Quantized:
+) -> Compressed:
     """int8 of a classifier (static, calibrated on its training images or `data`) or of an embedding model
     (dynamic, per-channel), registered as `id@<version>-int8` when within `max_drop` accuracy points, or when
     forced; otherwise the report is kept in the fp32 model's folder."""
@@ -74,10 +66,9 @@ def quantize_model(
         else:
             comparison = _embedder(settings, spec, folder, staging, key, max_drop)
             outputs = ("model.onnx", "tokenizer.json")
-        (staging / "compression.json").write_text(json.dumps(comparison.to_dict(), indent=2))
-        (staging / "compression.md").write_text(comparison.to_markdown())
+        comparison.write(staging)
         if not (comparison.acceptable or force):
-            return Quantized(comparison, None, _keep_report(staging, folder / f"compression-{target}"))
+            return Compressed(comparison, None, keep_report(staging, folder / f"compression-{target}"))
         int8 = local_spec(
             spec.id,
             target,
@@ -91,16 +82,7 @@ def quantize_model(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Quantized(comparison, int8, published / "compression.md")
-
-
-def _keep_report(staging: Path, kept: Path) -> Path:
-    shutil.rmtree(kept, ignore_errors=True)
-    kept.mkdir()
-    for report in ("compression.json", "compression.md"):
-        shutil.copy2(staging / report, kept / report)
-    shutil.rmtree(staging)
-    return kept / "compression.md"
+    return Compressed(comparison, int8, published / REPORT)
 
 
 def _classifier(
@@ -132,8 +114,9 @@ def _classifier(
         source=spec.key,
         target=target,
         method="static int8 (QDQ, per-channel weights, min/max calibration)",
-        fp32=measure(folder / "model.onnx", feeds, before.metrics.accuracy, threads=threads),
-        int8=measure(staging / "model.onnx", feeds, after.metrics.accuracy, threads=threads),
+        kind="int8",
+        original=measure(folder / "model.onnx", feeds, before.metrics.accuracy, threads=threads),
+        compressed=measure(staging / "model.onnx", feeds, after.metrics.accuracy, threads=threads),
         agreement=agreement([p.predicted for p in before.predictions], [p.predicted for p in after.predictions]),
         images=len(test_samples),
         max_drop=max_drop,
@@ -168,8 +151,9 @@ def _embedder(
         target=target,
         method="dynamic int8 (per-channel weights, activations quantised at run time); accuracy: question→passage "
         f"retrieval over {n} pairs",
-        fp32=measure(folder / "model.onnx", feeds, accuracy["fp32"], threads=threads),
-        int8=measure(staging / "model.onnx", feeds, accuracy["int8"], threads=threads),
+        kind="int8",
+        original=measure(folder / "model.onnx", feeds, accuracy["fp32"], threads=threads),
+        compressed=measure(staging / "model.onnx", feeds, accuracy["int8"], threads=threads),
         agreement=float((nearest["fp32"] == nearest["int8"]).mean()),
         images=n,
         max_drop=max_drop,

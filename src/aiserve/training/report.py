@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
@@ -274,3 +275,58 @@ def write_eval_report(
     files.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     files.markdown.write_text(_markdown(model, data, metrics, wrong, figures), encoding="utf-8")
     return files
+
+
+PARETO_METADATA_KEY = "aiserve:pareto"
+"""The PNG text key holding `{"points": [{"label", "latency_ms", "accuracy", "pareto", "pixel"}]}`; `pixel` is where
+the point's marker is drawn, `[x, y]` from the top-left corner."""
+
+
+def plot_pareto(points: Sequence[tuple[str, float, float, bool]], path: Path, *, title: str) -> None:
+    """Accuracy (%) against batch-1 latency (ms, log scale) for `(label, latency, accuracy, on_front)` points, the
+    front joined by a line, saved as PNG with the points (and their pixels) under `PARETO_METADATA_KEY`."""
+    if not points:
+        raise ValueError("nothing to plot: no variants were measured.")
+    figure = _new_figure(7.5, 5.0)
+    axes = figure.add_subplot()
+    front = sorted((lat, acc) for _, lat, acc, on in points if on)
+    axes.plot([lat for lat, _ in front], [acc * 100 for _, acc in front], color="tab:blue", lw=1, ls="--", zorder=1)
+    for n, (label, latency, accuracy, on) in enumerate(sorted(points, key=lambda p: p[1])):
+        axes.scatter([latency], [accuracy * 100], s=60, color="tab:blue" if on else "tab:gray", zorder=2)
+        below = n % 2 == 1  # neighbours' labels alternate above and below their markers
+        axes.annotate(
+            label,
+            (latency, accuracy * 100),
+            xytext=(6, -11 if below else 5),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    axes.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axes.xaxis.set_major_formatter(plain)
+    axes.xaxis.set_minor_formatter(plain)
+    axes.tick_params(axis="x", which="minor", labelsize=7)
+    fastest, slowest = min(lat for _, lat, _, _ in points), max(lat for _, lat, _, _ in points)
+    axes.set_xlim(fastest / 1.4, slowest * 2.2)  # room for the labels on the right
+    axes.set_xlabel("latency at batch 1 (ms, log scale)")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title, fontsize=10)
+    axes.grid(True, which="both", alpha=0.3)
+    low, high = min(acc for *_, acc, _ in points) * 100, max(acc for *_, acc, _ in points) * 100
+    axes.set_ylim(max(0.0, low - 5), high + max(3.0, (high - low) * 0.12))
+    figure.tight_layout()
+    figure.canvas.draw()
+    height = figure.bbox.height
+    placed = []
+    for label, latency, accuracy, on in points:
+        x, y = axes.transData.transform((latency, accuracy * 100))
+        placed.append(
+            {
+                "label": label,
+                "latency_ms": latency,
+                "accuracy": accuracy,
+                "pareto": on,
+                "pixel": [round(float(x), 1), round(float(height - y), 1)],
+            }
+        )
+    figure.savefig(path, dpi=CONFUSION_DPI, metadata={PARETO_METADATA_KEY: json.dumps({"points": placed})})

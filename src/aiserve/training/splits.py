@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
-from aiserve.training.dataset import SPLITS, Dataset, DatasetError, Sample
+from aiserve.training.dataset import SPLITS, Dataset, DatasetError, Sample, Summary
 
 FILE = "split.json"
 
@@ -36,3 +37,11 @@ def load(folder: Path, model: str) -> tuple[list[str], dict[str, list[Sample]]]:
             f"{len(missing)} images {model} was trained on are gone (first: {missing[0]}); pass --data DIR."
         )
     return list(payload["classes"]), splits
+
+
+def dataset(folder: Path, model: str) -> Dataset:
+    """The dataset a model was trained with, split as it was (to fine-tune it again on the same images)."""
+    classes, saved = load(folder, model)
+    source = json.loads((folder / FILE).read_text()).get("source", model)
+    counts = {name: dict(Counter(s.label for s in samples)) for name, samples in saved.items()}
+    return Dataset(classes, saved, Summary(source=source, classes=classes, counts=counts, sizes={}, modes={}))

@@ -167,17 +167,19 @@ def train(
     on_step: StepHook | None = None,
     on_epoch: EpochHook | None = None,
     soft: SoftTargets | None = None,
+    model: nn.Module | None = None,
 ) -> TrainResult:
     """Train on `dataset.splits["train"]`, validating on `"val"`; checkpoints `last.pt` and `best.pt` go to
     `checkpoints`. With `soft` (a teacher's logits for each training image), the training loss is the distillation
-    loss; validation stays on the labels alone."""
+    loss; validation stays on the labels alone. With `model`, training goes on from that network (a pruned one, to
+    fine-tune it) instead of a fresh one."""
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     spec = nets.arch(config.arch)
     size = config.image_size or spec.image_size
     # the architecture's crop ratio at any size: 224 of 256 for EfficientNet, the whole image for the small CNN
     transform = Transform(size=size, resize=round(size * spec.resize / spec.image_size), normalize=spec.normalize)
-    model = nets.build(config.arch, len(dataset.classes)).to(device)
+    model = (model or nets.build(config.arch, len(dataset.classes))).to(device)
     frozen = config.freeze and config.arch != "small-cnn"
     params = nets.freeze_backbone(model) if frozen else [p for p in model.parameters() if p.requires_grad]
     augment = Augment(flip=config.flip) if config.augment else None
