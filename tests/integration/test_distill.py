@@ -109,20 +109,12 @@ def test_a_teacher_with_other_classes_is_refused_in_one_line(
     assert not list((data_dir / "models").glob(".three*"))
 
 
-def _flops(model: torch.nn.Module, image_size: int) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.eval()(torch.zeros(1, 3, image_size, image_size))
-    return int(counter.get_total_flops())
-
-
 def test_the_small_cnn_needs_a_fifth_of_efficientnets_work_at_batch_1(
     teacher: Trained, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
     # the bound is on the work a forward pass does, counted exactly; the time is measured and reported, not asserted
     small_net, large_net = nets.build("small-cnn", 10), nets.build("efficientnet-lite0", 10, pretrained=False)
-    small_flops, large_flops = _flops(small_net, 32), _flops(large_net, 224)
+    small_flops, large_flops = nets.flops(small_net, 32), nets.flops(large_net, 224)
     efficientnet = tmp_path / "efficientnet.onnx"  # the weights do not change the time; the architecture does
     nets.export_onnx(large_net, efficientnet, 224)
     small = latency_ms(teacher.folder / "model.onnx", {"input": np.zeros((1, 3, 32, 32), np.float32)}, threads=1)

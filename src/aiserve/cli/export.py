@@ -37,7 +37,7 @@ def export(
     ] = False,
     fine_tune_epochs: Annotated[
         int, typer.Option(min=0, max=1000, help="--prune: epochs of fine-tuning on the training images.")
-    ] = 5,
+    ] = 10,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +77,7 @@ def export(
             "say what to export: aiserve export MODEL --quantize, aiserve export MODEL --prune 0.5, or "
             "aiserve export --bundle DIR"
         )
-    if prune is None and (structured or fine_tune_epochs != 5):
+    if prune is None and (structured or fine_tune_epochs != 10):
         raise ValueError("--structured and --fine-tune-epochs go with --prune RATIO.")
     if prune is not None and data is not None:
         raise ValueError("--prune fine-tunes and tests on the model's own splits; --data goes with --quantize alone.")

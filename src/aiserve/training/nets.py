@@ -115,6 +115,16 @@ def train_mode(model: nn.Module, *, frozen: bool) -> None:
         model.train()
 
 
+def flops(model: nn.Module, image_size: int) -> int:
+    """Floating-point operations of one image's forward pass, counted by PyTorch (a multiply-add is two)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, image_size, image_size))
+    return int(counter.get_total_flops())
+
+
 def export_onnx(model: nn.Module, path: Any, image_size: int) -> None:
     """Write the network as ONNX: input `input` N×3×H×W float32, output `logits` N×classes, dynamic batch."""
     import warnings

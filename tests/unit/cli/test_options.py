@@ -45,8 +45,9 @@ FLAGS = {
     "doctor": "--json",
     "embed": f"{REMOTE} --json --model",
     "rerank": f"{REMOTE} --json --lines --model --top",
-    "eval": f"{REMOTE} --data --data-dir --out",
-    "export": "--bundle --config --data --data-dir --force --max-drop --models --no-force --quantize --version -c -m",
+    "eval": f"{REMOTE} --compare --data --data-dir --out",
+    "export": "--bundle --config --data --data-dir --fine-tune-epochs --force --max-drop --models --no-force "
+    "--no-structured --prune --quantize --structured --version -c -m",
     "keys create": f"{ADMIN} {LIMITS} --expires-days --name --scopes --user -u",
     "keys limits": f"{ADMIN} {LIMITS}",
     "keys list": f"{ADMIN} --json --user -u",
