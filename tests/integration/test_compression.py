@@ -206,3 +206,19 @@ def test_one_command_compares_every_variant_and_plots_the_numbers_it_reports(
     refused = CliRunner().invoke(app, ["eval", "faces@1", "--compare", "--url", "http://127.0.0.1:9"])
     assert refused.exit_code != 0
     assert "--compare measures the variants' latency here" in str(refused.exception or refused.output)
+
+
+def test_the_exported_graph_is_the_optimised_one_only_when_it_measured_faster(
+    teacher: Trained, report: Callable[[str], None]
+) -> None:
+    graph = json.loads((teacher.folder / "training.json").read_text())["graph"]
+    exported, optimised = graph["nodes"]
+    (load, load_optimised), (run, run_optimised) = graph["load_ms"], graph["run_ms"]
+    report(f"EfficientNet-Lite0 graph: {exported} → {optimised} nodes, opening {load:.1f} → {load_optimised:.1f} ms, "
+           f"batch 1 {run:.2f} → {run_optimised:.2f} ms: kept {graph['kept']}")  # fmt: skip
+    assert optimised < exported / 2  # the exporter's padding and shape arithmetic folds away
+    faster = load_optimised + run_optimised < load + run
+    assert graph["kept"] == ("optimised" if faster else "as exported")
+    served = len(onnx.load(str(teacher.folder / "model.onnx")).graph.node)
+    assert served == (optimised if faster else exported)
+    assert {n.domain for n in onnx.load(str(teacher.folder / "model.onnx")).graph.node} <= {"", "ai.onnx"}

@@ -32,7 +32,7 @@ from aiserve.training.dataset import Dataset
 from aiserve.training.distill import DistillConfig, SoftTargets, check_labels, teacher_logits
 from aiserve.training.evaluate import evaluate, open_classifier, pixels
 from aiserve.training.trainer import EpochHook, TrainConfig, train
-from aiserve.training.workflow import SERVED, find_model
+from aiserve.training.workflow import SERVED, find_model, optimise_export
 
 CHECKPOINT = "checkpoints/best.pt"
 FINE_TUNE_LR = 1e-3
@@ -113,7 +113,9 @@ def prune_model(
         nets.export_onnx(result.model.cpu(), staging / "model.onnx", size)
         shutil.copy2(folder / "labels.json", staging / "labels.json")
         shutil.copy2(folder / splits.FILE, staging / splits.FILE)
+        graph = optimise_export(settings, staging, spec.options, dataset.splits["train"])
         method = _method(structured, ratio, epochs, result.model, (work, nets.flops(result.model, size)))
+        method += f"; graph {graph.kept} ({graph.nodes[1 if graph.kept == 'optimised' else 0]} nodes)"
         comparison = _compare(settings, spec, folder, staging, dataset, target, suffix, method, max_drop)
         comparison.write(staging)
         if not (comparison.acceptable or force):
