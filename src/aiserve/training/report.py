@@ -290,7 +290,16 @@ def plot_pareto(points: Sequence[tuple[str, float, float, bool]], path: Path, *,
     figure = _new_figure(7.5, 5.0)
     axes = figure.add_subplot()
     front = sorted((lat, acc) for _, lat, acc, on in points if on)
-    axes.plot([lat for lat, _ in front], [acc * 100 for _, acc in front], color="tab:blue", lw=1, ls="--", zorder=1)
+    # the best accuracy within each latency budget: a step up at every point on the front
+    axes.plot(
+        [lat for lat, _ in front],
+        [acc * 100 for _, acc in front],
+        color="tab:blue",
+        lw=1,
+        ls="--",
+        drawstyle="steps-post",
+        zorder=1,
+    )
     for n, (label, latency, accuracy, on) in enumerate(sorted(points, key=lambda p: p[1])):
         axes.scatter([latency], [accuracy * 100], s=60, color="tab:blue" if on else "tab:gray", zorder=2)
         below = n % 2 == 1  # neighbours' labels alternate above and below their markers
@@ -314,6 +323,7 @@ def plot_pareto(points: Sequence[tuple[str, float, float, bool]], path: Path, *,
     axes.grid(True, which="both", alpha=0.3)
     low, high = min(acc for *_, acc, _ in points) * 100, max(acc for *_, acc, _ in points) * 100
     axes.set_ylim(max(0.0, low - 5), high + max(3.0, (high - low) * 0.12))
+    axes.set_yticks([tick for tick in axes.get_yticks() if 0 <= tick <= 100])  # room above 100 % for labels only
     figure.tight_layout()
     figure.canvas.draw()
     height = figure.bbox.height
