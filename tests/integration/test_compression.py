@@ -23,7 +23,7 @@ from aiserve.cli.main import app
 from aiserve.errors import InvalidInput
 from aiserve.settings import Settings, load_settings
 from aiserve.training import nets
-from aiserve.training.compare import Entry, pareto_front
+from aiserve.training.compare import Entry, compare, pareto_front
 from aiserve.training.compress import Compressed
 from aiserve.training.dataset import Dataset, load_dataset
 from aiserve.training.distill import DistillConfig
@@ -139,11 +139,22 @@ def test_magnitude_pruning_zeroes_half_of_every_pruned_layer(settings: Settings,
     assert all(np.mean(w == 0) >= 0.49 for w in weights if w.size >= 8)  # still zero after fine-tuning
 
 
-def test_pruning_refuses_what_it_cannot_do_in_one_line(settings: Settings, teacher: Trained) -> None:
+def test_pruning_refuses_what_it_cannot_do_in_one_line(
+    settings: Settings, teacher: Trained, faces: Dataset, tmp_path: Path
+) -> None:
     with pytest.raises(InvalidInput, match=r"efficientnet-lite0@1 has no training checkpoint"):
         prune_model(settings, "efficientnet-lite0", 0.5)
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         prune_model(settings, "faces@1", 1.0)
+    with pytest.raises(InvalidInput, match="at least 1"):
+        prune_model(settings, "faces@1", 0.5, epochs=0)
+    untested = load_dataset(Path(faces.summary.source), val=0.2, test=0.0, seed=SEED)
+    train_model(settings, untested, "untested", TrainConfig(arch="small-cnn", epochs=1, seed=SEED))
+    with pytest.raises(InvalidInput, match=r"untested@1 was trained without test images \(--test 0\)"):
+        prune_model(settings, "untested@1", 0.5)
+    with pytest.raises(InvalidInput, match="no test images to compare on; pass --data DIR"):
+        compare(settings, "untested@1", out=tmp_path)
+    assert not list(settings.models_dir.glob("untested@1-*"))
     for args, message in (
         (["faces@1", "--structured", "--quantize"], "--structured and --fine-tune-epochs go with --prune RATIO."),
         (["faces@1", "--prune", "0.5", "--data", "."], "--data goes with --quantize alone"),

@@ -36,7 +36,7 @@ def export(
         bool, typer.Option(help="--prune whole channels, so the network gets smaller and faster.")
     ] = False,
     fine_tune_epochs: Annotated[
-        int, typer.Option(min=0, max=1000, help="--prune: epochs of fine-tuning on the training images.")
+        int, typer.Option(min=1, max=1000, help="--prune: epochs of fine-tuning on the training images.")
     ] = 10,
     data: Annotated[
         Path | None,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from aiserve.errors import InvalidInput
 from aiserve.registry.catalog import catalog
 from aiserve.registry.prepare import model_dir
 from aiserve.registry.spec import ModelSpec
@@ -110,6 +111,8 @@ def compare(
     `pareto.png` to `out` (default: `eval/compare/` in the model's folder)."""
     spec, folder = find_model(settings, name)
     classes, test, described = labelled(folder, spec.key, data)
+    if not test:
+        raise InvalidInput(f"{described} has no test images to compare on; pass --data DIR.")
     tested = {s.path.resolve() for s in test}
     threads = settings.cpu_threads()
     variants = [(spec, folder, "original")]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -59,18 +59,7 @@ def prune_model(
     """Prune `ratio` of a trained classifier's channels (`structured`) or weights, fine-tune for `epochs` on its
     training images, and compare with the original on its test images; registered as `id@<version>-pruned<NN>` (or
     `-sparse<NN>`) when within `max_drop` accuracy points, or when forced."""
-    if not 0 < ratio < 1:
-        raise InvalidInput(f"--prune must be between 0 and 1 (a share of the weights), not {ratio}.")
-    spec, folder = find_model(settings, name)
-    if is_quantized(folder / "model.onnx"):
-        raise InvalidInput(f"{spec.key} is int8; prune the model it was quantised from, then quantise the result.")
-    if not (folder / CHECKPOINT).is_file():
-        raise InvalidInput(
-            f"{spec.key} has no training checkpoint ({CHECKPOINT}); pruning fine-tunes the network, so it needs a "
-            "model made here with aiserve train."
-        )
-    saved = torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)
-    dataset = splits.dataset(folder, spec.key)
+    spec, folder, dataset, saved = _source(settings, name, ratio, epochs)
     trained = TrainConfig(**{**saved["config"], "distill": None})
     model = nets.build(trained.arch, len(dataset.classes), pretrained=False)
     model.load_state_dict(saved["model"])
@@ -136,6 +125,29 @@ def prune_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Compressed(comparison, pruned, published / REPORT)
+
+
+def _source(settings: Settings, name: str, ratio: float, epochs: int) -> tuple[ModelSpec, Path, Dataset, Any]:
+    """The model to prune, its folder, its dataset and its checkpoint; refused in one line when it cannot be."""
+    if not 0 < ratio < 1:
+        raise InvalidInput(f"--prune must be between 0 and 1 (a share of the weights), not {ratio}.")
+    if epochs < 1:
+        raise InvalidInput("--fine-tune-epochs must be at least 1: a pruned network measures its statistics again.")
+    spec, folder = find_model(settings, name)
+    if is_quantized(folder / "model.onnx"):
+        raise InvalidInput(f"{spec.key} is int8; prune the model it was quantised from, then quantise the result.")
+    if not (folder / CHECKPOINT).is_file():
+        raise InvalidInput(
+            f"{spec.key} has no training checkpoint ({CHECKPOINT}); pruning fine-tunes the network, so it needs a "
+            "model made here with aiserve train."
+        )
+    dataset = splits.dataset(folder, spec.key)
+    if not dataset.splits["test"]:
+        raise InvalidInput(
+            f"{spec.key} was trained without test images (--test 0), so a pruned version could not be checked "
+            "against it; train it again with a test share."
+        )
+    return spec, folder, dataset, torch.load(folder / CHECKPOINT, map_location="cpu", weights_only=True)
 
 
 def prune_channels(model: nn.Module, ratio: float, size: int) -> None:
