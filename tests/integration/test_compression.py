@@ -7,6 +7,7 @@ drawn from the numbers it reports."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -213,6 +214,18 @@ def test_one_command_compares_every_variant_and_plots_the_numbers_it_reports(
     assert xs == sorted(xs)  # further right is slower
     best = max(plotted, key=lambda p: p["accuracy"])
     assert all(best["pixel"][1] <= p["pixel"][1] for p in plotted)  # higher is more accurate
+
+    broken = settings.models_dir / "faces@1-broken"  # a variant whose file was damaged is left out, with why
+    shutil.copytree(settings.models_dir / "faces@1-int8", broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    (broken / "manifest.json").write_text(json.dumps({**manifest, "version": "1-broken"}))
+    (broken / "model.onnx").write_bytes(b"not onnx")
+    try:
+        again = compare(settings, "faces@1", out=tmp_path / "again")
+    finally:
+        shutil.rmtree(broken)
+    assert again.skipped["faces@1-broken"].startswith("could not be measured: ")
+    assert len(again.entries) == len(entries)
 
     refused = CliRunner().invoke(app, ["eval", "faces@1", "--compare", "--url", "http://127.0.0.1:9"])
     assert refused.exit_code != 0

@@ -19,6 +19,7 @@ from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import splits
 from aiserve.training.compress import agreement, measure
+from aiserve.training.dataset import Sample
 from aiserve.training.evaluate import Progress, evaluate, open_classifier, pixels
 from aiserve.training.report import plot_pareto
 from aiserve.training.workflow import find_model, labelled
@@ -127,23 +128,15 @@ def compare(
     measured: list[Entry] = []
     reference: list[str] = []
     for done, (variant, where, kind) in enumerate(variants):
-        backend = open_classifier(where, variant.options, threads=threads)
-        result = evaluate(backend, classes, test)
-        answers = [p.predicted for p in result.predictions]
+        try:
+            entry, answers = _measure(variant, where, kind, classes, test, reference, threads)
+        except Exception as error:  # a damaged variant (ONNX Runtime's own errors too) must not stop the report
+            if not reference:
+                raise  # the original itself
+            skipped[variant.key] = f"could not be measured: {error}"
+            continue
         reference = reference or answers
-        numbers = measure(where / "model.onnx", {"input": pixels(backend, test[:16])}, None, threads=threads)
-        backend.unload()
-        measured.append(
-            Entry(
-                model=variant.key,
-                kind=kind,
-                accuracy=result.metrics.accuracy,
-                agreement=agreement(reference, answers),
-                size_bytes=numbers.size_bytes,
-                latency_ms_batch1=numbers.latency_ms_batch1,
-                latency_ms_batch16=numbers.latency_ms_batch16,
-            )
-        )
+        measured.append(entry)
         if progress is not None:
             progress(done + 1, len(variants))
     entries = [
@@ -155,6 +148,36 @@ def compare(
     report = Report(spec.key, described, len(test), entries, skipped, missing, target)
     write(report)
     return report
+
+
+def _measure(
+    variant: ModelSpec,
+    where: Path,
+    kind: str,
+    classes: list[str],
+    test: list[Sample],
+    reference: list[str],
+    threads: int,
+) -> tuple[Entry, list[str]]:
+    """One variant's numbers on the test images (agreement against `reference`, or itself when there is none yet),
+    and its answers."""
+    backend = open_classifier(where, variant.options, threads=threads)
+    try:
+        result = evaluate(backend, classes, test)
+        answers = [p.predicted for p in result.predictions]
+        numbers = measure(where / "model.onnx", {"input": pixels(backend, test[:16])}, None, threads=threads)
+    finally:
+        backend.unload()
+    entry = Entry(
+        model=variant.key,
+        kind=kind,
+        accuracy=result.metrics.accuracy,
+        agreement=agreement(reference or answers, answers),
+        size_bytes=numbers.size_bytes,
+        latency_ms_batch1=numbers.latency_ms_batch1,
+        latency_ms_batch16=numbers.latency_ms_batch16,
+    )
+    return entry, answers
 
 
 def _plus(kind: str) -> str:
