@@ -1,4 +1,4 @@
-"""Training for real on packaged data: repeatable by seed, EfficientNet-Lite0's head on the faces set, and the
+"""Training for real on packaged data: repeatable by seed (EfficientNet-Lite0 on faces is in test_compression), and the
 int8 gate that keeps a quantised model with too large an accuracy drop out of the catalogue."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiserve.training.quantize import quantize_model
 from aiserve.training.trainer import EarlyStopping, TrainConfig, train
 from aiserve.training.workflow import Trained, train_model
 from tests.conftest import MakeSettings
-from tests.datasets import write_digits, write_faces
+from tests.datasets import write_digits
 
 pytestmark = pytest.mark.integration
 
@@ -69,26 +69,6 @@ def test_early_stopping_waits_patience_epochs_for_a_better_one() -> None:
     for _ in range(10):
         never.update(0.1, 9.0)
     assert not never.should_stop
-
-
-def test_fine_tuning_efficientnet_on_faces_beats_chance(
-    settings: Settings, tmp_path: Path, report: Callable[[str], None]
-) -> None:
-    faces = load_dataset(write_faces(tmp_path / "faces"), seed=0)
-    trained = train_model(settings, faces, "faces", TrainConfig(epochs=4, batch_size=32, seed=0))
-
-    assert trained.test is not None
-    accuracy = trained.test.metrics.accuracy
-    seconds = sum(r.seconds for r in trained.result.history)
-    report(
-        f"faces vs non-faces, EfficientNet-Lite0 head, 4 epochs: test accuracy {accuracy:.1%} "
-        f"on {trained.test.metrics.total} images (chance 50 %), {seconds:.0f} s of training"
-    )
-    assert accuracy >= 0.8
-    assert trained.spec.key == "faces@1"
-    manifest = json.loads((trained.folder / "manifest.json").read_text())
-    assert manifest["spec"]["options"]["image_size"] == 224
-    assert find_spec("faces@1", catalog(settings)).backend == "onnx-classifier"
 
 
 @pytest.fixture

@@ -301,7 +301,7 @@ def plot_pareto(points: Sequence[tuple[str, float, float, bool]], path: Path, *,
         zorder=1,
     )
     for n, (label, latency, accuracy, on) in enumerate(sorted(points, key=lambda p: p[1])):
-        axes.scatter([latency], [accuracy * 100], s=60, color="tab:blue" if on else "tab:gray", zorder=2)
+        axes.scatter([latency], [accuracy * 100], s=60, color="tab:blue" if on else "tab:gray", zorder=3 if on else 2)
         below = n % 2 == 1  # neighbours' labels alternate above and below their markers
         axes.annotate(
             label,
