@@ -30,6 +30,7 @@ from aiserve.training.compare import Entry, compare, pareto_front
 from aiserve.training.compress import Compressed
 from aiserve.training.dataset import Dataset, load_dataset
 from aiserve.training.distill import DistillConfig
+from aiserve.training.half import half_model
 from aiserve.training.prune import prune_channels, prune_model
 from aiserve.training.quantize import quantize_model
 from aiserve.training.report import PARETO_METADATA_KEY
@@ -79,6 +80,11 @@ def distilled(settings: Settings, faces: Dataset, teacher: Trained) -> Trained:
 @pytest.fixture(scope="module")
 def pruned(settings: Settings, teacher: Trained) -> Compressed:
     return prune_model(settings, teacher.spec.key, 0.5, structured=True, epochs=10, max_drop=1.0)
+
+
+@pytest.fixture(scope="module")
+def half(settings: Settings, teacher: Trained) -> Compressed:
+    return half_model(settings, teacher.spec.key)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +159,22 @@ def test_magnitude_pruning_zeroes_half_of_every_pruned_layer(settings: Settings,
     assert all(np.mean(w == 0) >= 0.49 for w in weights if w.size >= 8)  # still zero after fine-tuning
 
 
+def test_fp16_halves_the_file_and_keeps_the_answers(half: Compressed, report: Callable[[str], None]) -> None:
+    assert half.spec is not None
+    assert half.spec.key == "faces@1-fp16"
+    numbers = half.comparison
+    sizes = f"{numbers.original.size_bytes / 1e6:.1f} → {numbers.compressed.size_bytes / 1e6:.1f} MB"
+    report(f"EfficientNet-Lite0 fp16: {sizes}, agreement {numbers.agreement:.0%}; {numbers.method}")
+    assert numbers.compressed.size_bytes < numbers.original.size_bytes * 0.55
+    assert numbers.agreement >= 0.98
+    assert numbers.drop is not None
+    assert numbers.drop <= 1.0
+    graph = onnx.load(str(half.report.parent / "model.onnx")).graph
+    assert {w.data_type for w in graph.initializer if len(w.dims) == 4} == {onnx.TensorProto.FLOAT16}
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # clients still send float32
+    assert "latency measured on the CPU" in numbers.method  # no GPU here: said so, not hidden
+
+
 def test_pruning_refuses_what_it_cannot_do_in_one_line(
     settings: Settings, teacher: Trained, faces: Dataset, tmp_path: Path
 ) -> None:
@@ -172,6 +194,7 @@ def test_pruning_refuses_what_it_cannot_do_in_one_line(
     for args, message in (
         (["faces@1", "--structured", "--quantize"], "--structured and --fine-tune-epochs go with --prune RATIO."),
         (["faces@1", "--prune", "0.5", "--data", "."], "--data goes with --quantize alone"),
+        (["faces@1", "--fp16", "--quantize"], "--fp16 and --quantize each make a version of their own"),
     ):
         done = subprocess.run([sys.executable, "-m", "aiserve", "export", *args, "--data-dir",
                                str(settings.data_dir)], capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -185,7 +208,7 @@ def test_pruning_refuses_what_it_cannot_do_in_one_line(
 
 def test_one_command_compares_every_variant_and_plots_the_numbers_it_reports(
     settings: Settings, teacher: Trained, alone: Trained, distilled: Trained, pruned: Compressed, sparse: Compressed,
-    tmp_path: Path,
+    half: Compressed, tmp_path: Path,
 ) -> None:  # fmt: skip
     for model in ("faces@1", "faces@1-pruned50"):
         if not (settings.models_dir / f"{model}-int8").exists():
@@ -198,7 +221,7 @@ def test_one_command_compares_every_variant_and_plots_the_numbers_it_reports(
     assert result.exit_code == 0, result.output
     numbers = json.loads((out / "compare.json").read_text())
     kinds = {e["kind"]: e for e in numbers["entries"]}
-    assert {"original", "int8", "pruned50", "pruned50 + int8", "sparse50", "distilled"} <= set(kinds)
+    assert {"original", "int8", "fp16", "pruned50", "pruned50 + int8", "sparse50", "distilled"} <= set(kinds)
     assert "alone@1" not in {e["model"] for e in numbers["entries"]}  # not made from faces@1
     assert kinds["original"]["agreement"] == 1.0
     assert kinds["original"]["model"] == "faces@1"

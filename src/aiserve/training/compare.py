@@ -1,6 +1,6 @@
-"""`aiserve eval MODEL --compare`: a classifier and every compressed variant made from it here (int8, pruned, sparse,
-pruned + int8, distilled students and their int8), measured side by side on the same test images: accuracy, top-1
-agreement with the original, file size, in-process latency at batch 1 and 16, and which variants are on the Pareto
+"""`aiserve eval MODEL --compare`: a classifier and every compressed variant made from it here (int8, fp16, pruned,
+sparse, pruned + int8, distilled students and their int8), measured side by side on the same test images: accuracy,
+top-1 agreement with the original, file size, in-process latency at batch 1 and 16, and which variants are on the Pareto
 front of accuracy against latency (no other is both as accurate and as fast, and better at one)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from aiserve.training.evaluate import Progress, evaluate, open_classifier, pixel
 from aiserve.training.report import plot_pareto
 from aiserve.training.workflow import find_model, labelled
 
-_STEPS = {"aiserve export --quantize": "int8", "aiserve train": "distilled"}
+_STEPS = {"aiserve export --quantize": "int8", "aiserve export --fp16": "fp16", "aiserve train": "distilled"}
 WANTED = ("int8", "pruned", "pruned + int8", "distilled")
 """The variants the report names a command for when they are missing."""
 

@@ -22,6 +22,9 @@ from numpy.typing import NDArray
 
 from aiserve.engine.backends._ort import open_session
 from aiserve.registry.spec import ModelSpec
+from aiserve.settings import Settings
+from aiserve.training.dataset import Dataset
+from aiserve.training.evaluate import evaluate, open_classifier, pixels
 
 FloatArray = NDArray[np.float32]
 
@@ -62,7 +65,7 @@ def quantize_static(src: Path, dst: Path, calibration: FloatArray, *, batch_size
             return None if batch is None else {"input": np.ascontiguousarray(batch)}
 
     prepared = dst.with_name(dst.stem + ".pre.onnx")
-    with _quiet():
+    with quiet():
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         ort_quantize_static(
             str(prepared),
@@ -81,12 +84,12 @@ def quantize_dynamic(src: Path, dst: Path) -> None:
     MiniLM)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic as ort_quantize_dynamic
 
-    with _quiet():
+    with quiet():
         ort_quantize_dynamic(str(src), str(dst), per_channel=True, weight_type=QuantType.QInt8)
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """The quantiser logs and warns about every node it skips; none of it matters to the user."""
     level = logging.root.level
     logging.root.setLevel(logging.ERROR)
@@ -112,9 +115,9 @@ class Variant:
 Feeds = dict[str, NDArray[Any]]
 
 
-def latency_ms(model: Path, feeds: Feeds, *, threads: int, repeats: int = 20) -> float:
+def latency_ms(model: Path, feeds: Feeds, *, threads: int, repeats: int = 20, device: str = "cpu") -> float:
     """Median wall time of one `session.run` on `feeds`, in process, after warming up."""
-    session = open_session(model, threads=threads, device="cpu")
+    session = open_session(model, threads=threads, device=device)
     wanted = {i.name for i in session.get_inputs()}
     feeds = {name: value for name, value in feeds.items() if name in wanted}
     for _ in range(3):
@@ -133,14 +136,16 @@ def batch_of(array: NDArray[Any], n: int) -> NDArray[Any]:
     return np.ascontiguousarray(np.concatenate([array] * reps)[:n])
 
 
-def measure(model: Path, feeds: Feeds, accuracy: float | None, *, threads: int) -> Variant:
-    """Size, and latency at batch 1 and 16 on the first rows of `feeds`."""
+def measure(model: Path, feeds: Feeds, accuracy: float | None, *, threads: int, device: str = "cpu") -> Variant:
+    """Size, and latency at batch 1 and 16 on the first rows of `feeds` (on `device`: `cpu` or `cuda`)."""
     return Variant(
         file=model.name,
         size_bytes=model.stat().st_size,
-        latency_ms_batch1=latency_ms(model, {k: batch_of(v, 1) for k, v in feeds.items()}, threads=threads),
+        latency_ms_batch1=latency_ms(
+            model, {k: batch_of(v, 1) for k, v in feeds.items()}, threads=threads, device=device
+        ),
         latency_ms_batch16=latency_ms(
-            model, {k: batch_of(v, 16) for k, v in feeds.items()}, threads=threads, repeats=10
+            model, {k: batch_of(v, 16) for k, v in feeds.items()}, threads=threads, repeats=10, device=device
         ),
         accuracy=accuracy,
     )
@@ -239,6 +244,43 @@ class Comparison:
 
 
 REPORT = "compression.md"
+
+
+def against_original(
+    settings: Settings,
+    spec: ModelSpec,
+    folder: Path,
+    staging: Path,
+    dataset: Dataset,
+    *,
+    target: str,
+    kind: str,
+    method: str,
+    max_drop: float,
+    device: str = "cpu",
+) -> Comparison:
+    """A classifier (`spec` in `folder`) against its new version in `staging`, on the dataset's test images: accuracy
+    and agreement through the serving backend, size and latency (on `device`) in process."""
+    threads = settings.cpu_threads()
+    test = dataset.splits["test"]
+    original = open_classifier(folder, spec.options, threads=threads)
+    changed = open_classifier(staging, spec.options, threads=threads)
+    before, after = evaluate(original, dataset.classes, test), evaluate(changed, dataset.classes, test)
+    feeds = {"input": pixels(original, test[:16])}
+    original.unload()
+    changed.unload()
+    return Comparison(
+        source=spec.key,
+        target=f"{spec.id}@{target}",
+        method=method,
+        kind=kind,
+        original=measure(folder / "model.onnx", feeds, before.metrics.accuracy, threads=threads, device=device),
+        compressed=measure(staging / "model.onnx", feeds, after.metrics.accuracy, threads=threads, device=device),
+        agreement=agreement([p.predicted for p in before.predictions], [p.predicted for p in after.predictions]),
+        images=len(test),
+        max_drop=max_drop,
+        calibration_images=0,
+    )
 
 
 @dataclass(slots=True)

@@ -27,10 +27,10 @@ from aiserve.registry.local import local_spec, publish, staging_dir
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import nets, splits
-from aiserve.training.compress import REPORT, Comparison, Compressed, agreement, is_quantized, keep_report, measure
+from aiserve.training.compress import REPORT, Compressed, against_original, is_quantized, keep_report
 from aiserve.training.dataset import Dataset
 from aiserve.training.distill import DistillConfig, SoftTargets, check_labels, teacher_logits
-from aiserve.training.evaluate import evaluate, open_classifier, pixels
+from aiserve.training.evaluate import open_classifier
 from aiserve.training.trainer import EpochHook, TrainConfig, train
 from aiserve.training.workflow import SERVED, find_model, optimise_export
 
@@ -105,7 +105,9 @@ def prune_model(
         graph = optimise_export(settings, staging, spec.options, dataset.splits["train"])
         method = _method(structured, ratio, epochs, result.model, (work, nets.flops(result.model, size)))
         method += f"; graph {graph.kept} ({graph.nodes[1 if graph.kept == 'optimised' else 0]} nodes)"
-        comparison = _compare(settings, spec, folder, staging, dataset, target, suffix, method, max_drop)
+        comparison = against_original(
+            settings, spec, folder, staging, dataset, target=target, kind=suffix, method=method, max_drop=max_drop
+        )
         comparison.write(staging)
         if not (comparison.acceptable or force):
             return Compressed(comparison, None, keep_report(staging, folder / f"compression-{target}"))
@@ -224,35 +226,4 @@ def _method(structured: bool, ratio: float, epochs: int, model: nn.Module, work:
     return (
         f"{what}, then fine-tuned for {epochs} epoch{'s' if epochs != 1 else ''} on the training images, learning "
         "from the unpruned model's outputs as well as the labels"
-    )
-
-
-def _compare(
-    settings: Settings,
-    spec: ModelSpec,
-    folder: Path,
-    staging: Path,
-    dataset: Dataset,
-    target: str,
-    kind: str,
-    method: str,
-    max_drop: float,
-) -> Comparison:
-    threads = settings.cpu_threads()
-    test = dataset.splits["test"]
-    original = open_classifier(folder, spec.options, threads=threads)
-    pruned = open_classifier(staging, spec.options, threads=threads)
-    before, after = evaluate(original, dataset.classes, test), evaluate(pruned, dataset.classes, test)
-    feeds = {"input": pixels(original, test[:16])}
-    return Comparison(
-        source=spec.key,
-        target=f"{spec.id}@{target}",
-        method=method,
-        kind=kind,
-        original=measure(folder / "model.onnx", feeds, before.metrics.accuracy, threads=threads),
-        compressed=measure(staging / "model.onnx", feeds, after.metrics.accuracy, threads=threads),
-        agreement=agreement([p.predicted for p in before.predictions], [p.predicted for p in after.predictions]),
-        images=len(test),
-        max_drop=max_drop,
-        calibration_images=0,
     )

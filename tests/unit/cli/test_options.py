@@ -46,7 +46,7 @@ FLAGS = {
     "embed": f"{REMOTE} --json --model",
     "rerank": f"{REMOTE} --json --lines --model --top",
     "eval": f"{REMOTE} --compare --data --data-dir --out",
-    "export": "--bundle --config --data --data-dir --fine-tune-epochs --force --max-drop --models --no-force "
+    "export": "--bundle --config --data --data-dir --fine-tune-epochs --force --fp16 --max-drop --models --no-force "
     "--no-structured --prune --quantize --structured --version -c -m",
     "keys create": f"{ADMIN} {LIMITS} --expires-days --name --scopes --user -u",
     "keys limits": f"{ADMIN} {LIMITS}",
