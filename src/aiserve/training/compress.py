@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from aiserve.engine.backends._ort import open_session
+from aiserve.registry.local import local_spec, publish
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training.dataset import Dataset
@@ -290,6 +291,36 @@ class Compressed:
     comparison: Comparison
     spec: ModelSpec | None
     report: Path
+
+
+def register(
+    comparison: Comparison,
+    spec: ModelSpec,
+    folder: Path,
+    staging: Path,
+    *,
+    force: bool,
+    outputs: tuple[str, ...],
+    description: str,
+    extra: dict[str, Any],
+) -> Compressed:
+    """Write the report into `staging`, then publish it as `spec`'s new version `comparison.target` when its accuracy
+    holds (or when forced); otherwise keep only the report, beside the original in `folder`."""
+    comparison.write(staging)
+    version = comparison.target.rsplit("@", 1)[1]
+    if not (comparison.acceptable or force):
+        return Compressed(comparison, None, keep_report(staging, folder / f"compression-{version}"))
+    made = local_spec(
+        spec.id,
+        version,
+        task=spec.task,
+        backend=spec.backend,
+        outputs=outputs,
+        options=spec.options,
+        description=description,
+    )
+    published = publish(staging, made, extra={**extra, "source": spec.key})
+    return Compressed(comparison, made, published / REPORT)
 
 
 def keep_report(staging: Path, kept: Path) -> Path:

@@ -8,10 +8,10 @@ import shutil
 
 from aiserve.errors import InvalidInput
 from aiserve.hardware import runtime_has_cuda
-from aiserve.registry.local import local_spec, publish, staging_dir
+from aiserve.registry.local import staging_dir
 from aiserve.settings import Settings
 from aiserve.training import splits
-from aiserve.training.compress import REPORT, Compressed, against_original, is_quantized, keep_report, quiet
+from aiserve.training.compress import Compressed, against_original, is_quantized, quiet, register
 from aiserve.training.workflow import SERVED, find_model
 
 
@@ -46,20 +46,16 @@ def half_model(
             settings, spec, folder, staging, dataset, target=target, kind="fp16", method=method, max_drop=max_drop,
             device=device,
         )  # fmt: skip
-        comparison.write(staging)
-        if not (comparison.acceptable or force):
-            return Compressed(comparison, None, keep_report(staging, folder / f"compression-{target}"))
-        made = local_spec(
-            spec.id,
-            target,
-            task=spec.task,
-            backend=spec.backend,
+        return register(
+            comparison,
+            spec,
+            folder,
+            staging,
+            force=force,
             outputs=SERVED,
-            options=spec.options,
             description=f"{spec.key} in fp16, for GPUs.",
+            extra={"made_by": "aiserve export --fp16"},
         )
-        published = publish(staging, made, extra={"made_by": "aiserve export --fp16", "source": spec.key})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Compressed(comparison, made, published / REPORT)

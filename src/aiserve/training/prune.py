@@ -23,11 +23,11 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from aiserve.errors import InvalidInput
-from aiserve.registry.local import local_spec, publish, staging_dir
+from aiserve.registry.local import staging_dir
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import nets, splits
-from aiserve.training.compress import REPORT, Compressed, against_original, is_quantized, keep_report
+from aiserve.training.compress import Compressed, against_original, is_quantized, register
 from aiserve.training.dataset import Dataset
 from aiserve.training.distill import DistillConfig, SoftTargets, check_labels, teacher_logits
 from aiserve.training.evaluate import open_classifier
@@ -108,25 +108,19 @@ def prune_model(
         comparison = against_original(
             settings, spec, folder, staging, dataset, target=target, kind=suffix, method=method, max_drop=max_drop
         )
-        comparison.write(staging)
-        if not (comparison.acceptable or force):
-            return Compressed(comparison, None, keep_report(staging, folder / f"compression-{target}"))
-        pruned = local_spec(
-            spec.id,
-            target,
-            task=spec.task,
-            backend=spec.backend,
+        return register(
+            comparison,
+            spec,
+            folder,
+            staging,
+            force=force,
             outputs=SERVED,
-            options=spec.options,
             description=f"{spec.key} with {ratio:.0%} of its {'channels' if structured else 'weights'} pruned.",
-        )
-        published = publish(
-            staging, pruned, extra={"made_by": "aiserve export --prune", "source": spec.key, "pruned": suffix}
+            extra={"made_by": "aiserve export --prune", "pruned": suffix},
         )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Compressed(comparison, pruned, published / REPORT)
 
 
 def _source(settings: Settings, name: str, ratio: float, epochs: int) -> tuple[ModelSpec, Path, Dataset, Any]:

@@ -14,20 +14,19 @@ from aiserve.engine.backends.onnx_embedding import OnnxEmbeddingBackend
 from aiserve.engine.protocol import EmbeddingOutput
 from aiserve.errors import InvalidInput
 from aiserve.registry.catalog import catalog
-from aiserve.registry.local import local_spec, publish, staging_dir
+from aiserve.registry.local import staging_dir
 from aiserve.registry.spec import ModelSpec
 from aiserve.settings import Settings
 from aiserve.training import splits
 from aiserve.training.compress import (
-    REPORT,
     Comparison,
     Compressed,
     agreement,
     is_quantized,
-    keep_report,
     measure,
     quantize_dynamic,
     quantize_static,
+    register,
 )
 from aiserve.training.dataset import load_dataset
 from aiserve.training.evaluate import evaluate, open_classifier, pixels
@@ -66,23 +65,19 @@ def quantize_model(
         else:
             comparison = _embedder(settings, spec, folder, staging, key, max_drop)
             outputs = ("model.onnx", "tokenizer.json")
-        comparison.write(staging)
-        if not (comparison.acceptable or force):
-            return Compressed(comparison, None, keep_report(staging, folder / f"compression-{target}"))
-        int8 = local_spec(
-            spec.id,
-            target,
-            task=spec.task,
-            backend=spec.backend,
+        return register(
+            comparison,
+            spec,
+            folder,
+            staging,
+            force=force,
             outputs=outputs,
-            options=spec.options,
             description=f"{spec.key} quantised to int8 ({comparison.method}).",
+            extra={"made_by": "aiserve export --quantize"},
         )
-        published = publish(staging, int8, extra={"made_by": "aiserve export --quantize", "source": spec.key})
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Compressed(comparison, int8, published / REPORT)
 
 
 def _classifier(
